@@ -1,0 +1,91 @@
+"""ASGI middleware: resolve the credential, put the principal in ``scope["state"]``.
+
+Starlette and FastAPI read it as ``request.state.principal``. Anonymous requests
+pass through with ``principal = None`` unless ``require_auth=True``, which
+refuses every path not listed in ``public_paths``. An :class:`~authmw.errors.AuthError`
+raised further in (by a decorator or dependency, before the response starts) is
+rendered here, so every framework answers with the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from authmw._paths import PublicPaths
+from authmw.authenticator import Authenticator
+from authmw.context import RequestAuth, _current
+from authmw.credentials import from_asgi_headers
+from authmw.errors import AuthError, MissingCredentials
+from authmw.principal import Principal
+
+__all__ = ["AuthMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# RFC 6455 section 7.4.1: 1008 = policy violation, the closest a WebSocket gets to 401/403.
+_WS_POLICY_VIOLATION = 1008
+
+
+class AuthMiddleware:
+    """Authenticate every HTTP and WebSocket request of an ASGI app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        *,
+        require_auth: bool = False,
+        public_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.require_auth = require_auth
+        self.public_paths = PublicPaths(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        principal: Principal | None = None
+        error: AuthError | None = None
+        try:
+            credential = from_asgi_headers(scope["headers"])
+            principal = await self.authenticator.authenticate_async(credential)
+        except AuthError as exc:
+            error = exc
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        state["auth_error"] = error
+        if principal is None and self.require_auth and scope["path"] not in self.public_paths:
+            await self._refuse(error or MissingCredentials(), scope, send)
+            return
+        token = _current.set(RequestAuth(self.authenticator, principal, error, scope))
+        try:
+            await self.app(scope, receive, send)
+        except AuthError as exc:
+            await self._refuse(exc, scope, send)
+        finally:
+            _current.reset(token)
+
+    async def _refuse(self, error: AuthError, scope: Scope, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+            return
+        rendered = error.render(self.authenticator.settings.realm)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": rendered.status,
+                "headers": [
+                    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers),
+                    (b"content-length", str(len(rendered.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": rendered.body})

@@ -1,0 +1,198 @@
+"""The authentication flow, written once and driven both sync and async.
+
+``Authenticator._flow`` is a generator: it does all the deciding and *yields*
+each blocking store call instead of making it. The sync driver runs those calls
+inline (WSGI); the async driver runs them in a worker thread (ASGI), so the
+event loop never waits on the database. One flow, two drivers, no second copy to
+drift (the pattern of ``httpx.Auth.auth_flow``).
+
+The warm path (a credential verified less than ``cache_ttl`` seconds ago) yields
+nothing: a dict lookup and a clock read, no hashing, no I/O, no write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from authmw import credentials as _credentials
+from authmw import keys as _keys
+from authmw.cache import CredentialCache, UsageRecorder
+from authmw.config import Settings
+from authmw.credentials import Credential
+from authmw.errors import InvalidToken, ServiceUnavailable
+from authmw.keys import ApiKeys
+from authmw.passwords import PasswordHasher
+from authmw.policy import Policy
+from authmw.principal import Principal
+from authmw.store import KeyMatch, Store
+from authmw.users import Users
+
+__all__ = ["Authenticator"]
+
+log = logging.getLogger("authmw")
+
+T = TypeVar("T")
+#: A flow yields zero-argument blocking calls and finally returns a principal.
+Flow = Generator[Callable[[], Any], Any, T]
+
+try:  # anyio runs on asyncio and trio alike; Starlette brings it.
+    from anyio.to_thread import run_sync as _to_thread
+except ImportError:  # pragma: no cover - exercised in the framework-free env
+    from asyncio import to_thread as _asyncio_to_thread
+
+    async def _to_thread(func: Callable[[], T]) -> T:
+        return await _asyncio_to_thread(func)
+
+
+def run_sync(flow: Flow[T]) -> T:
+    """Drive a flow, running each yielded call inline."""
+    try:
+        call = next(flow)
+        while True:
+            try:
+                result = call()
+            except Exception as exc:
+                call = flow.throw(exc)
+            else:
+                call = flow.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def run_async(flow: Flow[T]) -> T:
+    """Drive a flow, running each yielded call in a worker thread."""
+    try:
+        call = next(flow)
+        while True:
+            try:
+                result = await _to_thread(call)
+            except Exception as exc:
+                call = flow.throw(exc)
+            else:
+                call = flow.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+class Authenticator:
+    """Turns a request's credential into a :class:`~authmw.principal.Principal`.
+
+    >>> from authmw.store.sql import SQLStore
+    >>> auth = Authenticator(SQLStore("sqlite://"))
+    >>> auth.store.create_schema()
+
+    ``auth.users`` and ``auth.keys`` manage accounts and keys; changes made through
+    them reach this authenticator's cache at once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        policy: Policy | None = None,
+        settings: Settings | None = None,
+        passwords: PasswordHasher | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or Policy.default()
+        self.settings = settings or Settings()
+        self._passwords = passwords
+        self.cache = CredentialCache(maxsize=self.settings.cache_size, ttl=self.settings.cache_ttl)
+        self.usage = UsageRecorder(
+            store.record_key_use, interval=self.settings.usage_flush_interval
+        )
+        self.keys = ApiKeys(self)
+        self.users = Users(self)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Authenticator:
+        """Build an authenticator on a :class:`~authmw.store.sql.SQLStore` at ``url``."""
+        from authmw.store.sql import SQLStore
+
+        return cls(SQLStore(url), **kwargs)
+
+    @property
+    def passwords(self) -> PasswordHasher:
+        """The password hasher (created on first use: it hashes a dummy password)."""
+        if self._passwords is None:
+            self._passwords = PasswordHasher()
+        return self._passwords
+
+    # -- the flow ------------------------------------------------------------------
+
+    def _flow(self, credential: Credential | None) -> Flow[Principal | None]:
+        if credential is None:
+            return None
+        now = time.monotonic()
+        value = credential.value
+        principal = self.cache.get(value, now)
+        if principal is None:
+            principal = yield from self._verify_key(value, now)
+        if principal.kind == "api_key" and principal.credential_id is not None:
+            self.usage.record(principal.credential_id, now)
+        return principal
+
+    def _verify_key(self, value: str, now: float) -> Flow[Principal]:
+        parsed = _keys.parse(value, self.settings.key_prefix)  # no store hit for garbage
+        try:
+            match: KeyMatch | None = yield partial(self.store.find_key, parsed.key_id)
+        except Exception:
+            # Fail closed: a credential we could not check is not let in.
+            log.error("authmw: credential store unavailable", exc_info=True)
+            raise ServiceUnavailable() from None
+        wall = datetime.now(UTC)
+        key = _keys.verify(match, parsed, wall)
+        principal = None
+        if key is not None and match is not None:
+            principal = self.policy.key_principal(key, match.owner)
+        if principal is None:
+            log.info("authmw: API key rejected", extra={"key_id": parsed.key_id})
+            raise InvalidToken()
+        lifetime = float("inf")
+        if key is not None and key.expires_at is not None:
+            lifetime = (key.expires_at - wall).total_seconds()
+        self.cache.put(value, principal, now, lifetime)
+        return principal
+
+    # -- drivers -----------------------------------------------------------------
+
+    def authenticate(self, credential: Credential | None) -> Principal | None:
+        """Verify ``credential`` (blocking). ``None`` in, ``None`` out.
+
+        Raises :class:`~authmw.errors.InvalidToken` for a bad credential and
+        :class:`~authmw.errors.ServiceUnavailable` when the store is down.
+        """
+        return run_sync(self._flow(credential))
+
+    async def authenticate_async(self, credential: Credential | None) -> Principal | None:
+        """Verify ``credential`` without blocking the event loop."""
+        return await run_async(self._flow(credential))
+
+    def authenticate_headers(
+        self, headers: Mapping[str, str] | Iterable[tuple[str, str]]
+    ) -> Principal | None:
+        """Parse request headers and verify their credential (blocking)."""
+        return self.authenticate(_credentials.parse_headers(headers))
+
+    # -- cache control --------------------------------------------------------------
+
+    def invalidate(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
+        """Forget cached verifications of one credential or of one subject's credentials."""
+        return self.cache.discard(
+            lambda p: (credential_id is not None and p.credential_id == credential_id)
+            or (subject is not None and p.subject == subject)
+        )
+
+    def flush_usage(self) -> None:
+        """Write pending ``last_used_at`` updates now."""
+        self.usage.flush()
+
+    def close(self) -> None:
+        """Flush usage and release the store's connections."""
+        self.usage.close()
+        self.store.close()

@@ -1,0 +1,115 @@
+"""Settings, and reading them from the environment for the CLI and the demo.
+
+=========================  =====================================================
+``AUTHMW_DATABASE_URL``    SQLAlchemy URL (default ``sqlite:///authmw.db``)
+``AUTHMW_SECRET_KEY``      signing keys, comma-separated, newest first
+``AUTHMW_POLICY``          ``module:attribute`` naming the application's Policy
+``AUTHMW_REDIS_URL``       Redis URL for shared state between instances
+=========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from authmw.errors import DEFAULT_REALM
+from authmw.keys import DEFAULT_PREFIX, check_prefix
+from authmw.policy import Policy
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Settings",
+    "database_url",
+    "load_policy",
+    "secret_file_for",
+    "secret_keys",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///authmw.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Tunables of an :class:`~authmw.authenticator.Authenticator`.
+
+    ``cache_ttl`` is the *staleness bound*: how long a verified credential may be
+    served from memory before the store is asked again. A revocation made through
+    the same authenticator takes effect at once; one made elsewhere (another
+    process, the CLI) takes effect within ``cache_ttl`` seconds. Set it to 0 to
+    ask the store on every request.
+    """
+
+    key_prefix: str = DEFAULT_PREFIX
+    cache_ttl: float = 5.0
+    cache_size: int = 10_000
+    realm: str = DEFAULT_REALM
+    #: How often ``last_used_at`` is written, batched, off the request path.
+    usage_flush_interval: float = 30.0
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        check_prefix(self.key_prefix)
+        if self.cache_ttl < 0 or self.cache_size < 0:
+            raise ValueError("cache_ttl and cache_size must not be negative")
+        if self.usage_flush_interval <= 0:
+            raise ValueError("usage_flush_interval must be positive")
+        if '"' in self.realm or "\\" in self.realm:
+            raise ValueError("realm must not contain quotes or backslashes")
+
+
+def database_url(url: str | None = None) -> str:
+    """Return ``url``, else ``AUTHMW_DATABASE_URL``, else the embedded SQLite default."""
+    return url or os.environ.get("AUTHMW_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def secret_file_for(url: str) -> Path | None:
+    """Where the signing secret of a file database lives: beside the database."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    if str(path) in ("", ":memory:"):
+        return None
+    return path.with_name(path.name + ".secret")
+
+
+def secret_keys(url: str, *, create: bool = False) -> tuple[str, ...]:
+    """Return the signing keys: ``AUTHMW_SECRET_KEY``, else the file beside the database.
+
+    With ``create=True`` a missing file is created with a fresh 256-bit key,
+    readable by its owner only. Keys never live in code or on the command line.
+    """
+    from_env = os.environ.get("AUTHMW_SECRET_KEY", "")
+    keys = tuple(k.strip() for k in from_env.split(",") if k.strip())
+    if keys:
+        return keys
+    path = secret_file_for(url)
+    if path is None:
+        return ()
+    if path.exists():
+        return tuple(k.strip() for k in path.read_text().split(",") if k.strip())
+    if not create:
+        return ()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    return secret_keys(url)
+
+
+def load_policy(spec: str | None = None) -> Policy:
+    """Load the policy named by ``spec`` or ``AUTHMW_POLICY`` (``module:attr``); default demo."""
+    spec = spec or os.environ.get("AUTHMW_POLICY")
+    if not spec:
+        return Policy.default()
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise ValueError("AUTHMW_POLICY is 'module:attribute'")
+    value = getattr(importlib.import_module(module_name), attr)
+    policy = value() if callable(value) and not isinstance(value, Policy) else value
+    if not isinstance(policy, Policy):
+        raise TypeError(f"{spec} is not an authmw Policy")
+    return policy

@@ -1,0 +1,89 @@
+"""Route guards, written once for every plugin.
+
+A plugin turns :func:`guard` into its public ``requires_*`` decorators by saying
+one thing: where its framework keeps path parameters (for team-bound routes).
+The check itself is :meth:`authmw.context.RequestAuth.require`, which calls the
+one policy. Sync and async views get a wrapper of their own kind, so an async
+view stays a coroutine function and frameworks keep awaiting it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from authmw.context import RequestAuth, current
+from authmw.policy import check_kinds
+from authmw.principal import Principal
+
+__all__ = ["PathParams", "Requirement", "guard"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: Given the request's auth context and the view's keyword arguments, return its path parameters.
+PathParams = Callable[[RequestAuth, Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What a route requires: any of ``roles``, all of ``scopes``, one of ``kinds``, a team."""
+
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    kinds: frozenset[str] | None = None
+    #: Name of the path parameter holding the team the resource belongs to.
+    team_param: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        roles: Collection[str] = (),
+        scopes: Collection[str] = (),
+        kinds: Collection[str] | None = None,
+        team_param: str | None = None,
+    ) -> Requirement:
+        """Validate arguments once, at decoration time."""
+        if isinstance(roles, str) or isinstance(scopes, str):
+            raise TypeError("pass roles and scopes as separate arguments, not one string")
+        return cls(frozenset(roles), frozenset(scopes), check_kinds(kinds), team_param)
+
+    def check(self, auth: RequestAuth, path_params: Mapping[str, Any]) -> Principal:
+        """Return the principal or raise the ``AuthError`` that answers the request."""
+        team = None
+        if self.team_param is not None:
+            value = path_params.get(self.team_param)
+            if value is None:
+                raise LookupError(f"authmw: the route has no path parameter {self.team_param!r}")
+            team = str(value)
+        return auth.require(roles=self.roles, scopes=self.scopes, kinds=self.kinds, team=team)
+
+
+def guard(
+    requirement: Requirement, path_params: PathParams
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Return a decorator that checks ``requirement`` before the view runs."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(*args: P.args, **kwargs: P.kwargs) -> Any:
+                auth = current()
+                requirement.check(auth, path_params(auth, kwargs))
+                return await view(*args, **kwargs)
+
+            return async_view  # type: ignore[return-value]
+
+        @functools.wraps(view)
+        def sync_view(*args: P.args, **kwargs: P.kwargs) -> R:
+            auth = current()
+            requirement.check(auth, path_params(auth, kwargs))
+            return view(*args, **kwargs)
+
+        return sync_view
+
+    return decorate

@@ -1,0 +1,281 @@
+"""API keys: format, generation, hashing, verification and lifecycle.
+
+A key looks like ``amk_3kTq0XvB9cWz_Rb8...Yp2x1Q`` and reads as::
+
+    <prefix> _ <key id: 12 chars> _ <secret: 32 chars><checksum: 6 chars>
+
+* The **prefix** (configurable) makes a leaked key recognisable to a secret scanner.
+* The **key id** is public: it is the primary key for the one lookup verification
+  makes, and what ``authmw keys list`` shows. It reveals nothing about the secret.
+* The **secret** is 32 characters of base62 from :mod:`secrets`: about 190 bits.
+* The **checksum** (CRC-32 of everything before it) catches typos and truncated
+  copies, and lets scanners tell a real key from look-alike noise, without a
+  database round trip.
+
+Only ``[A-Za-z0-9_]`` appears, so a key survives double-click selection, URLs,
+shell quoting and environment variables unchanged.
+
+The store keeps a SHA-256 of the key id and secret, tagged with a version. A fast
+hash is right here and a password KDF would be wrong: the secret has 190 bits of
+entropy, so there is nothing to brute-force, and verification must stay cheap
+on every request (RFC 9700 and ASVS 5.0 V11.4 reserve slow KDFs for human
+passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from authmw.errors import InvalidToken
+from authmw.store import ApiKey, Conflict, KeyMatch, NotFound
+
+if TYPE_CHECKING:
+    from authmw.authenticator import Authenticator
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "ApiKeys",
+    "IssuedKey",
+    "ParsedKey",
+    "generate",
+    "hash_secret",
+    "parse",
+    "verify",
+]
+
+DEFAULT_PREFIX = "amk"
+_ALPHABET = string.ascii_letters + string.digits
+ID_LENGTH = 12
+SECRET_LENGTH = 32
+CHECKSUM_LENGTH = 6
+_PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,15}")
+_BODY_RE = re.compile(rf"[A-Za-z0-9]{{{ID_LENGTH}}}_[A-Za-z0-9]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}")
+_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_TEAM_RE = re.compile(r"[A-Za-z0-9_.:-]{1,150}")
+_HASH_VERSION = "v1"
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is 2-16 lower-case letters and digits, starting with a letter."""
+    if _PREFIX_RE.fullmatch(prefix) is None:
+        raise ValueError("a key prefix is 2-16 lower-case letters or digits, starting with a letter")
+    return prefix
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def _checksum(text: str) -> str:
+    value = zlib.crc32(text.encode())
+    out = []
+    for _ in range(CHECKSUM_LENGTH):
+        value, digit = divmod(value, 62)
+        out.append(_ALPHABET[digit])
+    return "".join(reversed(out))
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    """A key that passed the format and checksum checks (not yet verified)."""
+
+    key_id: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"ParsedKey(key_id={self.key_id!r}, secret=<redacted>)"
+
+
+def generate(prefix: str = DEFAULT_PREFIX) -> tuple[str, ParsedKey]:
+    """Return a new key string and its parts."""
+    key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
+    head = f"{prefix}_{key_id}_{secret}"
+    return head + _checksum(head), ParsedKey(key_id, secret)
+
+
+def parse(value: str, prefix: str = DEFAULT_PREFIX) -> ParsedKey:
+    """Check a key's format and checksum; raise :class:`~authmw.errors.InvalidToken` if wrong."""
+    if not value.startswith(prefix) or value[len(prefix) : len(prefix) + 1] != "_":
+        raise InvalidToken()
+    body = value[len(prefix) + 1 :]
+    if _BODY_RE.fullmatch(body) is None:
+        raise InvalidToken()
+    head, checksum = value[:-CHECKSUM_LENGTH], value[-CHECKSUM_LENGTH:]
+    if not hmac.compare_digest(_checksum(head), checksum):
+        raise InvalidToken()
+    return ParsedKey(body[:ID_LENGTH], body[ID_LENGTH + 1 : -CHECKSUM_LENGTH])
+
+
+def hash_secret(parsed: ParsedKey) -> str:
+    """Return the versioned hash stored for a key (binds the secret to its id)."""
+    digest = hashlib.sha256(f"{parsed.key_id}:{parsed.secret}".encode()).hexdigest()
+    return f"{_HASH_VERSION}${digest}"
+
+
+def verify(match: KeyMatch | None, parsed: ParsedKey, now: datetime) -> ApiKey | None:
+    """Return the key if ``parsed`` is its secret and it is neither revoked nor expired.
+
+    Unknown, wrong-secret, revoked and expired keys all return ``None``; the
+    caller answers each with the same 401.
+    """
+    if match is None:
+        return None
+    key = match.key
+    if not hmac.compare_digest(key.secret_hash, hash_secret(parsed)):
+        return None
+    if key.revoked_at is not None:
+        return None
+    if key.expires_at is not None and key.expires_at <= now:
+        return None
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created: its record, and the key itself, shown this once only."""
+
+    record: ApiKey
+    key: str
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(record={self.record!r}, key=<redacted>)"
+
+
+class ApiKeys:
+    """Create, list, revoke and rotate API keys.
+
+    Reached as ``authenticator.keys``. Every change also drops the key from the
+    authenticator's cache, so a revocation in this process takes effect on the
+    very next request.
+    """
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    def _new(
+        self,
+        *,
+        name: str,
+        owner: str | None,
+        team: str | None,
+        scopes: frozenset[str] | None,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> IssuedKey:
+        value, parsed = generate(self._auth.settings.key_prefix)
+        record = ApiKey(
+            id=parsed.key_id,
+            name=name,
+            owner=owner,
+            team=team,
+            scopes=scopes,
+            created_at=now,
+            expires_at=expires_at,
+            secret_hash=hash_secret(parsed),
+        )
+        return IssuedKey(record, value)
+
+    def create(
+        self,
+        *,
+        name: str,
+        owner: str | None = None,
+        team: str | None = None,
+        scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...] | None = None,
+        expires_in: timedelta | None = None,
+    ) -> IssuedKey:
+        """Create a personal key (``owner=``) or a team key (``team=``).
+
+        ``scopes`` makes the key *restricted*: it then passes only checks for
+        those scopes and no role check. Raises ``ValueError`` for bad input,
+        :class:`~authmw.store.NotFound` for an unknown owner and
+        :class:`~authmw.store.Conflict` for a duplicate name.
+        """
+        policy = self._auth.policy
+        if _NAME_RE.fullmatch(name) is None or not name.strip():
+            raise ValueError("a key name is 1-200 printable characters")
+        if (owner is None) == (team is None):
+            raise ValueError("a key has exactly one of an owner (personal key) or a team")
+        if team is not None and _TEAM_RE.fullmatch(team) is None:
+            raise ValueError("a team name is 1-150 letters, digits or _.:-")
+        wanted = None if scopes is None else frozenset(scopes)
+        if wanted is not None:
+            if not wanted:
+                raise ValueError("a restricted key needs at least one scope")
+            unknown = wanted - policy.all_scopes
+            if unknown:
+                raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValueError("expiry must be in the future")
+        if owner is not None:
+            user = self._auth.store.get_user(owner)
+            if user is None:
+                raise NotFound(f"no user named {owner!r}")
+            if user.disabled:
+                raise ValueError(f"user {owner!r} is disabled")
+            if policy.api_keys == "global" and not policy.may_own_global_key(user.roles):
+                top = ", ".join(sorted(policy.top_roles))
+                raise ValueError(f"personal keys are global: only a user with role {top} may own one")
+        for existing in self._auth.store.list_keys(owner=owner, team=team):
+            if existing.name == name and existing.revoked_at is None and not existing.replaced_by:
+                raise Conflict(f"an active key named {name!r} already exists")
+        now = datetime.now(UTC)
+        issued = self._new(
+            name=name,
+            owner=owner,
+            team=team,
+            scopes=wanted,
+            expires_at=None if expires_in is None else now + expires_in,
+            now=now,
+        )
+        self._auth.store.add_key(issued.record)
+        return issued
+
+    def get(self, key_id: str) -> ApiKey:
+        """Return a key record; :class:`~authmw.store.NotFound` if there is none."""
+        key = self._auth.store.get_key(key_id)
+        if key is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        return key
+
+    def list(self, *, owner: str | None = None, team: str | None = None) -> list[ApiKey]:
+        """Return keys, newest first."""
+        return list(self._auth.store.list_keys(owner=owner, team=team))
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key for good. Takes effect at once in this process."""
+        key = self._auth.store.revoke_key(key_id, datetime.now(UTC))
+        self._auth.invalidate(credential_id=key_id)
+        return key
+
+    def rotate(self, key_id: str, *, grace: timedelta = timedelta(0)) -> IssuedKey:
+        """Issue a successor with the same name, owner, team and scopes.
+
+        The old key keeps working for ``grace`` (zero: it stops now), so clients
+        can switch over without downtime. The successor gets the same lifetime
+        the old key had, counted from now.
+        """
+        if grace < timedelta(0):
+            raise ValueError("grace must not be negative")
+        old = self.get(key_id)
+        now = datetime.now(UTC)
+        lifetime = None if old.expires_at is None else old.expires_at - old.created_at
+        issued = self._new(
+            name=old.name,
+            owner=old.owner,
+            team=old.team,
+            scopes=old.scopes,
+            expires_at=None if lifetime is None else now + lifetime,
+            now=now,
+        )
+        self._auth.store.rotate_key(key_id, issued.record, now + grace)
+        self._auth.invalidate(credential_id=key_id)
+        return issued

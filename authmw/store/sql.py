@@ -1,0 +1,396 @@
+"""The SQL store, on SQLAlchemy Core: SQLite embedded by default, PostgreSQL by URL.
+
+Verification reads exactly one row through a primary-key lookup (a key joined
+to its owner), so its cost does not grow with the number of keys stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from authmw.store import ApiKey, Conflict, KeyMatch, NotFound, User
+
+__all__ = ["SQLStore", "metadata"]
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Normalise to UTC; SQLite gets a naive UTC value."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("authmw stores aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "authmw_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(150), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    # Roles, teams and scopes are space-separated like OAuth2 scope strings
+    # (RFC 6749 section 3.3); their names cannot contain spaces.
+    sa.Column("roles", sa.Text, nullable=False, default=""),
+    sa.Column("teams", sa.Text, nullable=False, default=""),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("credential_epoch", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "authmw_api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey(users.c.id), nullable=True, index=True),
+    sa.Column("team", sa.String(150), nullable=True, index=True),
+    sa.Column("scopes", sa.Text, nullable=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("replaced_by", sa.String(32), nullable=True),
+)
+
+
+def _words(text: str | None) -> frozenset[str]:
+    return frozenset(text.split()) if text else frozenset()
+
+
+def _join(words: frozenset[str] | None) -> str | None:
+    return None if words is None else " ".join(sorted(words))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.roles,
+    users.c.teams,
+    users.c.disabled,
+    users.c.credential_epoch,
+    users.c.created_at,
+    users.c.password_hash,
+)
+
+
+def _user(row: Row[Any] | Mapping[str, Any]) -> User:
+    m = row._mapping if isinstance(row, Row) else row
+    return User(
+        id=m["id"],
+        username=m["username"],
+        roles=_words(m["roles"]),
+        teams=_words(m["teams"]),
+        disabled=bool(m["disabled"]),
+        credential_epoch=m["credential_epoch"],
+        created_at=m["created_at"],
+        password_hash=m["password_hash"],
+    )
+
+
+def _key(m: Mapping[str, Any], owner: str | None) -> ApiKey:
+    scopes = m["scopes"]
+    return ApiKey(
+        id=m["id"],
+        name=m["name"],
+        owner=owner,
+        team=m["team"],
+        scopes=None if scopes is None else _words(scopes),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+        last_used_at=m["last_used_at"],
+        replaced_by=m["replaced_by"],
+        secret_hash=m["secret_hash"],
+    )
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (every app process) run beside one writer (the CLI, a
+    # revocation) without "database is locked"; busy_timeout makes a writer wait
+    # for another instead of failing at once.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the settings authmw relies on for each backend."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        if memory:
+            # One shared connection, or every thread would see its own empty database.
+            kwargs.setdefault("poolclass", StaticPool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+        engine = sa.create_engine(url, **kwargs)
+        sa.event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+class SQLStore:
+    """A :class:`~authmw.store.Store` on any SQLAlchemy engine.
+
+    >>> store = SQLStore("sqlite://")   # in memory, for tests
+    >>> store.create_schema()
+    """
+
+    def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = url_or_engine
+        else:
+            self.engine = create_engine(url_or_engine, **engine_options)
+        owner = users.alias("owner")
+        self._find_key = (
+            sa.select(api_keys, *(c.label(f"o_{c.name}") for c in owner.c))
+            .select_from(api_keys.outerjoin(owner, api_keys.c.owner_id == owner.c.id))
+            .where(api_keys.c.id == sa.bindparam("key_id"))
+        )
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def create_schema(self) -> None:
+        """Create authmw's tables (idempotent)."""
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+    # -- users -------------------------------------------------------------------
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        password_hash: str | None,
+        roles: frozenset[str],
+        teams: frozenset[str],
+    ) -> User:
+        """Insert a user; :class:`~authmw.store.Conflict` if the name is taken."""
+        now = _now()
+        values = {
+            "username": username,
+            "password_hash": password_hash,
+            "roles": _join(roles),
+            "teams": _join(teams),
+            "disabled": False,
+            "credential_epoch": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                new_id = conn.execute(users.insert().values(values)).inserted_primary_key
+        except IntegrityError:
+            raise Conflict(f"user {username!r} already exists") from None
+        assert new_id is not None
+        return _user({**values, "id": new_id[0]})
+
+    def get_user(self, username: str) -> User | None:
+        """Return the user named ``username``, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*_USER_COLUMNS).where(users.c.username == username)
+            ).first()
+        return None if row is None else _user(row)
+
+    def list_users(self) -> Sequence[User]:
+        """Return every user, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*_USER_COLUMNS).order_by(users.c.username)).all()
+        return [_user(r) for r in rows]
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        password_hash: str | None = None,
+        roles: frozenset[str] | None = None,
+        teams: frozenset[str] | None = None,
+        disabled: bool | None = None,
+        bump_epoch: bool = False,
+    ) -> User:
+        """Update the given fields in one statement; :class:`~authmw.store.NotFound` if absent."""
+        values: dict[str, Any] = {"updated_at": _now()}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if roles is not None:
+            values["roles"] = _join(roles)
+        if teams is not None:
+            values["teams"] = _join(teams)
+        if disabled is not None:
+            values["disabled"] = disabled
+        if bump_epoch:
+            # Incremented in SQL, not read-modify-write, so concurrent bumps never collapse.
+            values["credential_epoch"] = users.c.credential_epoch + 1
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                users.update()
+                .where(users.c.username == username)
+                .values(values)
+                .returning(*_USER_COLUMNS)
+            ).first()
+        if row is None:
+            raise NotFound(f"no user named {username!r}")
+        return _user(row)
+
+    # -- API keys ----------------------------------------------------------------
+
+    def _owner_id(self, conn: sa.Connection, username: str | None) -> int | None:
+        if username is None:
+            return None
+        owner_id = conn.execute(
+            sa.select(users.c.id).where(users.c.username == username)
+        ).scalar_one_or_none()
+        if owner_id is None:
+            raise NotFound(f"no user named {username!r}")
+        return int(owner_id)
+
+    def _insert_key(self, conn: sa.Connection, key: ApiKey) -> None:
+        conn.execute(
+            api_keys.insert().values(
+                id=key.id,
+                name=key.name,
+                owner_id=self._owner_id(conn, key.owner),
+                team=key.team,
+                scopes=_join(key.scopes),
+                secret_hash=key.secret_hash,
+                created_at=key.created_at,
+                expires_at=key.expires_at,
+                revoked_at=key.revoked_at,
+                last_used_at=key.last_used_at,
+                replaced_by=key.replaced_by,
+            )
+        )
+
+    def add_key(self, key: ApiKey) -> ApiKey:
+        """Insert ``key``; :class:`~authmw.store.NotFound` if its owner does not exist."""
+        try:
+            with self.engine.begin() as conn:
+                self._insert_key(conn, key)
+        except IntegrityError:
+            raise Conflict(f"key id {key.id!r} already exists") from None
+        return key
+
+    def find_key(self, key_id: str) -> KeyMatch | None:
+        """Return the key and its owner through one primary-key lookup."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._find_key, {"key_id": key_id}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        owner = None
+        if m["owner_id"] is not None:
+            owner = _user({c: m[f"o_{c}"] for c in users.c.keys()})
+        return KeyMatch(_key(m, owner.username if owner else None), owner)
+
+    def _select_keys(self) -> sa.Select[Any]:
+        return sa.select(api_keys, users.c.username.label("owner_username")).select_from(
+            api_keys.outerjoin(users, api_keys.c.owner_id == users.c.id)
+        )
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """Return the key record, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._select_keys().where(api_keys.c.id == key_id)).first()
+        return None if row is None else _key(row._mapping, row.owner_username)
+
+    def list_keys(self, *, owner: str | None = None, team: str | None = None) -> Sequence[ApiKey]:
+        """Return keys, newest first, optionally filtered by owner or team."""
+        query = self._select_keys()
+        if owner is not None:
+            query = query.where(users.c.username == owner)
+        if team is not None:
+            query = query.where(api_keys.c.team == team)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(api_keys.c.created_at.desc(), api_keys.c.id)).all()
+        return [_key(r._mapping, r.owner_username) for r in rows]
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey:
+        """Mark the key revoked; revoking twice keeps the first time."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+        key = self.get_key(key_id)
+        if key is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        return key
+
+    def rotate_key(self, key_id: str, successor: ApiKey, old_expires_at: datetime) -> ApiKey:
+        """Add ``successor`` and shorten the old key's life, in one transaction.
+
+        The update only matches a key that is neither revoked nor already rotated,
+        so two concurrent rotations of one key cannot both succeed.
+        """
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(api_keys.c.expires_at).where(
+                    api_keys.c.id == key_id,
+                    api_keys.c.revoked_at.is_(None),
+                    api_keys.c.replaced_by.is_(None),
+                )
+            ).first()
+            if current is None:
+                if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.id == key_id)).first():
+                    raise Conflict(f"key {key_id!r} is revoked or already rotated")
+                raise NotFound(f"no key with id {key_id!r}")
+            expires = current.expires_at
+            new_expiry = old_expires_at if expires is None else min(expires, old_expires_at)
+            self._insert_key(conn, successor)
+            updated = conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.replaced_by.is_(None))
+                .values(expires_at=new_expiry, replaced_by=successor.id)
+            ).rowcount
+            if updated != 1:
+                raise Conflict(f"key {key_id!r} was rotated concurrently")
+        return successor
+
+    def record_key_use(self, last_used: Mapping[str, datetime]) -> None:
+        """Write ``last_used_at`` for a batch of keys in one transaction."""
+        if not last_used:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == sa.bindparam("key_id"))
+                .values(last_used_at=sa.bindparam("used_at")),
+                [{"key_id": k, "used_at": t} for k, t in last_used.items()],
+            )

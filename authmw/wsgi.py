@@ -1,0 +1,75 @@
+"""WSGI middleware: resolve the credential, put the principal in the environ.
+
+The principal is ``environ["authmw.principal"]`` (``None`` when anonymous) and
+the error a presented credential met, if any, ``environ["authmw.error"]``.
+Anonymous requests pass unless ``require_auth=True``. An
+:class:`~authmw.errors.AuthError` raised by the wrapped app is rendered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from authmw._paths import PublicPaths
+from authmw.authenticator import Authenticator
+from authmw.context import RequestAuth, _current
+from authmw.credentials import from_wsgi_environ
+from authmw.errors import AuthError, MissingCredentials
+from authmw.principal import Principal
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["AuthMiddleware", "PRINCIPAL_KEY", "ERROR_KEY"]
+
+PRINCIPAL_KEY = "authmw.principal"
+ERROR_KEY = "authmw.error"
+
+
+class AuthMiddleware:
+    """Authenticate every request of a WSGI app."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        authenticator: Authenticator,
+        *,
+        require_auth: bool = False,
+        public_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.require_auth = require_auth
+        self.public_paths = PublicPaths(public_paths)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Handle one WSGI request."""
+        principal: Principal | None = None
+        error: AuthError | None = None
+        try:
+            principal = self.authenticator.authenticate(from_wsgi_environ(environ))
+        except AuthError as exc:
+            error = exc
+        environ[PRINCIPAL_KEY] = principal
+        environ[ERROR_KEY] = error
+        path = environ.get("PATH_INFO", "") or "/"
+        if principal is None and self.require_auth and path not in self.public_paths:
+            return self._refuse(error or MissingCredentials(), start_response)
+        token = _current.set(RequestAuth(self.authenticator, principal, error, environ))
+        try:
+            return self.app(environ, start_response)
+        except AuthError as exc:
+            return self._refuse(exc, start_response)
+        finally:
+            # A streamed body is produced after this returns; decorators have run by then.
+            _current.reset(token)
+
+    def _refuse(self, error: AuthError, start_response: Callable[..., Any]) -> list[bytes]:
+        rendered = error.render(self.authenticator.settings.realm)
+        status = f"{rendered.status} {HTTPStatus(rendered.status).phrase}"
+        start_response(
+            status, [*rendered.headers, ("Content-Length", str(len(rendered.body)))]
+        )
+        return [rendered.body]

@@ -1,0 +1,67 @@
+"""authmw for Starlette and FastAPI.
+
+>>> app.add_middleware(AuthMiddleware, authenticator=auth)   # doctest: +SKIP
+>>> @app.get("/reports")                                     # doctest: +SKIP
+... @requires_role("manager")
+... async def reports(): ...
+
+The middleware is authmw's ASGI middleware; the decorators work on Starlette
+endpoints (functions and ``HTTPEndpoint`` methods) and FastAPI path operations
+alike. For FastAPI, :mod:`authmw_starlette.fastapi` offers the same checks as
+dependencies that also document themselves in OpenAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from authmw.asgi import AuthMiddleware
+from authmw.context import RequestAuth
+from authmw.decorators import Requirement, guard
+from authmw.principal import Principal
+
+__all__ = [
+    "AuthMiddleware",
+    "get_principal",
+    "requires_auth",
+    "requires_role",
+    "requires_scope",
+    "requires_team",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Decorator = Callable[[Callable[P, R]], Callable[P, R]]
+
+
+def _path_params(auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    # Starlette's router writes the matched path parameters into the scope.
+    params: Mapping[str, Any] = auth.request.get("path_params", {})
+    return params
+
+
+def requires_auth(*, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+    """Require any valid credential (optionally only of the given ``kinds``)."""
+    return guard(Requirement.build(kinds=kinds), _path_params)
+
+
+def requires_role(*roles: str, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+    """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
+    return guard(Requirement.build(roles=roles, kinds=kinds), _path_params)
+
+
+def requires_scope(*scopes: str, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+    """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
+    return guard(Requirement.build(scopes=scopes, kinds=kinds), _path_params)
+
+
+def requires_team(param: str = "team", *, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+    """Require the principal to act for the team named by path parameter ``param``."""
+    return guard(Requirement.build(team_param=param, kinds=kinds), _path_params)
+
+
+def get_principal(request: Any) -> Principal | None:
+    """Return ``request.state.principal`` (``None`` when anonymous)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal

@@ -1,0 +1,95 @@
+"""FastAPI dependencies: the same checks as the decorators, documented in OpenAPI.
+
+>>> @app.get("/reports", dependencies=[Depends(RequireRole("manager"))])   # doctest: +SKIP
+... async def reports(): ...
+>>> @app.get("/me")                                                          # doctest: +SKIP
+... async def me(principal: CurrentPrincipal): ...
+
+Each dependency declares the two security schemes authmw accepts (``X-API-Key``
+and HTTP bearer), so ``/docs`` shows an Authorize button whose values reach the
+middleware unchanged. The dependency itself reads the principal the middleware
+resolved; it never parses a header a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from authmw.context import current
+from authmw.decorators import Requirement
+from authmw.principal import Principal
+
+__all__ = [
+    "CurrentPrincipal",
+    "RequireAuth",
+    "RequireRole",
+    "RequireScope",
+    "RequireTeam",
+    "Requires",
+    "api_key_scheme",
+    "bearer_scheme",
+]
+
+#: OpenAPI scheme for ``X-API-Key: <key>``.
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="An authmw API key.",
+    auto_error=False,
+)
+#: OpenAPI scheme for ``Authorization: Bearer <key or token>``.
+bearer_scheme = HTTPBearer(
+    scheme_name="Bearer",
+    description="An authmw API key or access token.",
+    auto_error=False,
+)
+
+
+class Requires:
+    """A FastAPI dependency enforcing one :class:`~authmw.decorators.Requirement`.
+
+    Returns the :class:`~authmw.principal.Principal`, so it can be injected.
+    """
+
+    def __init__(self, requirement: Requirement) -> None:
+        self.requirement = requirement
+
+    async def __call__(
+        self,
+        request: Request,
+        _api_key: Annotated[str | None, Security(api_key_scheme)] = None,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
+    ) -> Principal:
+        """Check the requirement against the principal the middleware resolved."""
+        return self.requirement.check(current(), request.path_params)
+
+    def __repr__(self) -> str:
+        return f"Requires({self.requirement!r})"
+
+
+def RequireAuth(*, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+    """Dependency: any valid credential (optionally only of ``kinds``)."""
+    return Requires(Requirement.build(kinds=kinds))
+
+
+def RequireRole(*roles: str, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+    """Dependency: one of ``roles``."""
+    return Requires(Requirement.build(roles=roles, kinds=kinds))
+
+
+def RequireScope(*scopes: str, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+    """Dependency: all of ``scopes``."""
+    return Requires(Requirement.build(scopes=scopes, kinds=kinds))
+
+
+def RequireTeam(param: str = "team", *, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+    """Dependency: the team named by path parameter ``param``."""
+    return Requires(Requirement.build(team_param=param, kinds=kinds))
+
+
+#: ``principal: CurrentPrincipal`` injects the caller, refusing anonymous requests.
+CurrentPrincipal = Annotated[Principal, Depends(RequireAuth())]
