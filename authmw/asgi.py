@@ -83,7 +83,10 @@ class AuthMiddleware:
                 "type": "http.response.start",
                 "status": rendered.status,
                 "headers": [
-                    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers),
+                    *(
+                        (k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in rendered.headers
+                    ),
                     (b"content-length", str(len(rendered.body)).encode()),
                 ],
             }

@@ -12,6 +12,7 @@ nothing: a dict lookup and a clock read, no hashing, no I/O, no write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from authmw import credentials as _credentials
 from authmw import keys as _keys
 from authmw.cache import CredentialCache, UsageRecorder
-from authmw.config import Settings
+from authmw.config import Settings, database_url, load_policy, secret_keys
 from authmw.credentials import Credential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.keys import ApiKeys
@@ -30,6 +31,7 @@ from authmw.passwords import PasswordHasher
 from authmw.policy import Policy
 from authmw.principal import Principal
 from authmw.store import KeyMatch, Store
+from authmw.store.sql import SQLStore
 from authmw.users import Users
 
 __all__ = ["Authenticator"]
@@ -41,12 +43,15 @@ T = TypeVar("T")
 Flow = Generator[Callable[[], Any], Any, T]
 
 try:  # anyio runs on asyncio and trio alike; Starlette brings it.
-    from anyio.to_thread import run_sync as _to_thread
-except ImportError:  # pragma: no cover - exercised in the framework-free env
-    from asyncio import to_thread as _asyncio_to_thread
+    import anyio.to_thread as _anyio_thread
+except ImportError:  # pragma: no cover - the framework-free install has plain asyncio
+    _anyio_thread = None  # type: ignore[assignment]
 
-    async def _to_thread(func: Callable[[], T]) -> T:
-        return await _asyncio_to_thread(func)
+
+async def _to_thread(func: Callable[[], T]) -> T:
+    if _anyio_thread is not None:
+        return await _anyio_thread.run_sync(func)
+    return await asyncio.to_thread(func)  # pragma: no cover
 
 
 def run_sync(flow: Flow[T]) -> T:
@@ -112,9 +117,19 @@ class Authenticator:
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Authenticator:
         """Build an authenticator on a :class:`~authmw.store.sql.SQLStore` at ``url``."""
-        from authmw.store.sql import SQLStore
-
         return cls(SQLStore(url), **kwargs)
+
+    @classmethod
+    def from_env(cls, url: str | None = None, *, create_secret: bool = False) -> Authenticator:
+        """Build an authenticator the way the CLI and the demo do.
+
+        The database comes from ``url``, ``AUTHMW_DATABASE_URL`` or the embedded
+        default; signing keys from ``AUTHMW_SECRET_KEY`` or the file beside the
+        database; the policy from ``AUTHMW_POLICY`` (default: the demo roles).
+        """
+        resolved = database_url(url)
+        settings = Settings(secret_keys=secret_keys(resolved, create=create_secret))
+        return cls.from_url(resolved, policy=load_policy(), settings=settings)
 
     @property
     def passwords(self) -> PasswordHasher:
@@ -184,8 +199,10 @@ class Authenticator:
     def invalidate(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
         """Forget cached verifications of one credential or of one subject's credentials."""
         return self.cache.discard(
-            lambda p: (credential_id is not None and p.credential_id == credential_id)
-            or (subject is not None and p.subject == subject)
+            lambda p: (
+                (credential_id is not None and p.credential_id == credential_id)
+                or (subject is not None and p.subject == subject)
+            )
         )
 
     def flush_usage(self) -> None:

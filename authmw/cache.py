@@ -88,9 +88,7 @@ class UsageRecorder:
     is therefore accurate to ``interval``.
     """
 
-    def __init__(
-        self, write: Callable[[Mapping[str, datetime]], None], *, interval: float
-    ) -> None:
+    def __init__(self, write: Callable[[Mapping[str, datetime]], None], *, interval: float) -> None:
         self._write = write
         self.interval = interval
         self._pending: dict[str, float] = {}

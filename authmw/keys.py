@@ -30,6 +30,7 @@ import re
 import secrets
 import string
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -57,7 +58,9 @@ ID_LENGTH = 12
 SECRET_LENGTH = 32
 CHECKSUM_LENGTH = 6
 _PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,15}")
-_BODY_RE = re.compile(rf"[A-Za-z0-9]{{{ID_LENGTH}}}_[A-Za-z0-9]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}")
+_BODY_RE = re.compile(
+    rf"[A-Za-z0-9]{{{ID_LENGTH}}}_[A-Za-z0-9]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+)
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _TEAM_RE = re.compile(r"[A-Za-z0-9_.:-]{1,150}")
 _HASH_VERSION = "v1"
@@ -66,7 +69,9 @@ _HASH_VERSION = "v1"
 def check_prefix(prefix: str) -> str:
     """Return ``prefix`` if it is 2-16 lower-case letters and digits, starting with a letter."""
     if _PREFIX_RE.fullmatch(prefix) is None:
-        raise ValueError("a key prefix is 2-16 lower-case letters or digits, starting with a letter")
+        raise ValueError(
+            "a key prefix is 2-16 lower-case letters or digits, starting with a letter"
+        )
     return prefix
 
 
@@ -183,22 +188,16 @@ class ApiKeys:
         )
         return IssuedKey(record, value)
 
-    def create(
+    def _check(
         self,
         *,
         name: str,
-        owner: str | None = None,
-        team: str | None = None,
-        scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...] | None = None,
-        expires_in: timedelta | None = None,
-    ) -> IssuedKey:
-        """Create a personal key (``owner=``) or a team key (``team=``).
-
-        ``scopes`` makes the key *restricted*: it then passes only checks for
-        those scopes and no role check. Raises ``ValueError`` for bad input,
-        :class:`~authmw.store.NotFound` for an unknown owner and
-        :class:`~authmw.store.Conflict` for a duplicate name.
-        """
+        owner: str | None,
+        team: str | None,
+        scopes: Iterable[str] | None,
+        expires_in: timedelta | None,
+    ) -> frozenset[str] | None:
+        """Validate the arguments of :meth:`create`; return the scopes as a set."""
         policy = self._auth.policy
         if _NAME_RE.fullmatch(name) is None or not name.strip():
             raise ValueError("a key name is 1-200 printable characters")
@@ -223,7 +222,30 @@ class ApiKeys:
                 raise ValueError(f"user {owner!r} is disabled")
             if policy.api_keys == "global" and not policy.may_own_global_key(user.roles):
                 top = ", ".join(sorted(policy.top_roles))
-                raise ValueError(f"personal keys are global: only a user with role {top} may own one")
+                raise ValueError(
+                    f"personal keys are global: only a user with role {top} may own one"
+                )
+        return wanted
+
+    def create(
+        self,
+        *,
+        name: str,
+        owner: str | None = None,
+        team: str | None = None,
+        scopes: Iterable[str] | None = None,
+        expires_in: timedelta | None = None,
+    ) -> IssuedKey:
+        """Create a personal key (``owner=``) or a team key (``team=``).
+
+        ``scopes`` makes the key *restricted*: it then passes only checks for
+        those scopes and no role check. Raises ``ValueError`` for bad input,
+        :class:`~authmw.store.NotFound` for an unknown owner and
+        :class:`~authmw.store.Conflict` for a duplicate name.
+        """
+        wanted = self._check(
+            name=name, owner=owner, team=team, scopes=scopes, expires_in=expires_in
+        )
         for existing in self._auth.store.list_keys(owner=owner, team=team):
             if existing.name == name and existing.revoked_at is None and not existing.replaced_by:
                 raise Conflict(f"an active key named {name!r} already exists")

@@ -141,7 +141,7 @@ class Policy:
         client_id: str | None = None,
         expires_at: datetime | None = None,
     ) -> Principal:
-        """The principal of a user's token: restricted by the user's *current* roles.
+        """Build the principal of a user's token, restricted by the user's *current* roles.
 
         ``scopes`` narrows the grant (a token asked for fewer scopes, or an app
         got consent for fewer); it can never widen what the roles allow.
@@ -161,7 +161,7 @@ class Policy:
         )
 
     def key_principal(self, key: ApiKey, owner: User | None) -> Principal | None:
-        """The principal an API key acts as, or ``None`` when it may no longer act.
+        """Build the principal an API key acts as, or ``None`` when it may no longer act.
 
         A personal key dies with its owner's standing: a disabled owner, or (in
         ``global`` mode) an owner who no longer holds a top role, makes the key

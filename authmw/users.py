@@ -94,9 +94,7 @@ class Users:
 
     def disable(self, username: str) -> User:
         """Disable the user ("left the organization"): every credential of theirs stops."""
-        return self._changed(
-            self._auth.store.update_user(username, disabled=True, bump_epoch=True)
-        )
+        return self._changed(self._auth.store.update_user(username, disabled=True, bump_epoch=True))
 
     def enable(self, username: str) -> User:
         """Re-enable a disabled user. Their old tokens stay dead (the epoch moved on)."""

@@ -22,7 +22,7 @@ from authmw.principal import Principal
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["AuthMiddleware", "PRINCIPAL_KEY", "ERROR_KEY"]
+__all__ = ["ERROR_KEY", "PRINCIPAL_KEY", "AuthMiddleware"]
 
 PRINCIPAL_KEY = "authmw.principal"
 ERROR_KEY = "authmw.error"
@@ -69,7 +69,5 @@ class AuthMiddleware:
     def _refuse(self, error: AuthError, start_response: Callable[..., Any]) -> list[bytes]:
         rendered = error.render(self.authenticator.settings.realm)
         status = f"{rendered.status} {HTTPStatus(rendered.status).phrase}"
-        start_response(
-            status, [*rendered.headers, ("Content-Length", str(len(rendered.body)))]
-        )
+        start_response(status, [*rendered.headers, ("Content-Length", str(len(rendered.body)))])
         return [rendered.body]

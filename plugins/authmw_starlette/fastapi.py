@@ -71,22 +71,22 @@ class Requires:
         return f"Requires({self.requirement!r})"
 
 
-def RequireAuth(*, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+def RequireAuth(*, kinds: Collection[str] | None = None) -> Requires:
     """Dependency: any valid credential (optionally only of ``kinds``)."""
     return Requires(Requirement.build(kinds=kinds))
 
 
-def RequireRole(*roles: str, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+def RequireRole(*roles: str, kinds: Collection[str] | None = None) -> Requires:
     """Dependency: one of ``roles``."""
     return Requires(Requirement.build(roles=roles, kinds=kinds))
 
 
-def RequireScope(*scopes: str, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+def RequireScope(*scopes: str, kinds: Collection[str] | None = None) -> Requires:
     """Dependency: all of ``scopes``."""
     return Requires(Requirement.build(scopes=scopes, kinds=kinds))
 
 
-def RequireTeam(param: str = "team", *, kinds: Collection[str] | None = None) -> Requires:  # noqa: N802
+def RequireTeam(param: str = "team", *, kinds: Collection[str] | None = None) -> Requires:
     """Dependency: the team named by path parameter ``param``."""
     return Requires(Requirement.build(team_param=param, kinds=kinds))
 
