@@ -1,0 +1,604 @@
+"""The ``authmw`` command: set up a database, manage users and API keys, run the demo.
+
+Every command that creates or changes something accepts ``--json`` and then
+prints exactly one JSON object; list commands print an aligned table, or a JSON
+array with ``--json``. Secrets are read from standard input
+(``--password-stdin``), never from the command line, where they would land in
+shell history and in every local user's ``ps`` output. The only secret ever
+printed is a newly created API key, once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from authmw import config
+from authmw import demo as demo_module
+from authmw.authenticator import Authenticator
+from authmw.store import ApiKey, Conflict, NotFound, User
+
+__all__ = ["key_json", "main", "parse_duration", "user_json"]
+
+# -- durations -----------------------------------------------------------------------
+
+_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
+_UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}
+# Units in descending order, each at most once: "1h30m", never "30m1h" or "1h1h",
+# so a typo cannot silently mean something else.
+_DURATION_RE = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+#: Longer than any key should live, and far from datetime's year-9999 overflow.
+MAX_DURATION = timedelta(days=36525)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30d``, ``1h30m``, ``2w``, ``90m``, ``45s`` into a positive ``timedelta``.
+
+    Units are ``w``, ``d``, ``h``, ``m`` and ``s``, largest first, each at most
+    once. Raises ``ValueError`` for anything else: a bare number, a zero or
+    negative length, spaces, fractions, unknown units.
+    """
+    match = _DURATION_RE.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(
+            f"{text!r} is not a duration: a number and a unit (w, d, h, m, s), e.g. 30d or 1h30m"
+        )
+    total = timedelta(0)
+    for number, unit in zip(match.groups(), "wdhms", strict=True):
+        if number is not None:
+            if len(number) > 9:
+                raise ValueError(f"{text!r} is too long: at most {MAX_DURATION.days} days")
+            total += int(number) * _UNITS[unit]
+    if total <= timedelta(0):
+        raise ValueError(f"{text!r} is not a positive duration")
+    if total > MAX_DURATION:
+        raise ValueError(f"{text!r} is too long: at most {MAX_DURATION.days} days")
+    return total
+
+
+def _duration_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """Click callback: parse an optional duration option, or fail with a usage error."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+# -- JSON and table output ---------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """Return the JSON form of a user (never its password hash)."""
+    return {
+        "username": user.username,
+        "roles": sorted(user.roles),
+        "teams": sorted(user.teams),
+        "disabled": user.disabled,
+        "created_at": _iso(user.created_at),
+    }
+
+
+def key_json(key: ApiKey, now: datetime, *, secret: str | None = None) -> dict[str, Any]:
+    """Return the JSON form of a key record; ``secret`` adds the key itself (create, rotate)."""
+    out: dict[str, Any] = {"id": key.id}
+    if secret is not None:
+        out["key"] = secret
+    out |= {
+        "name": key.name,
+        "owner": key.owner,
+        "team": key.team,
+        "scopes": None if key.scopes is None else sorted(key.scopes),
+        "created_at": _iso(key.created_at),
+        "expires_at": _iso(key.expires_at),
+        "revoked_at": _iso(key.revoked_at),
+        "last_used_at": _iso(key.last_used_at),
+        "replaced_by": key.replaced_by,
+        "status": key.status(now),
+    }
+    return out
+
+
+def _print_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = [list(headers), *(list(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _when(value: datetime | None, never: str = "-") -> str:
+    return never if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _safe_url(url: str) -> str:
+    # A server URL may carry a database password; never print it.
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<invalid URL>"
+
+
+# -- shared state and error handling -------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """What the group option resolved, and the authenticator built from it on first use."""
+
+    url: str
+    _auth: Authenticator | None = None
+
+    def authenticator(self, *, create: bool = False) -> Authenticator:
+        """Build the authenticator; ``create`` allows a new database and signing secret."""
+        if self._auth is None:
+            try:
+                if not create:
+                    self._check_exists()
+                self._auth = Authenticator.from_env(self.url, create_secret=create)
+            except sa_exc.NoSuchModuleError:  # a subclass of ArgumentError: first
+                raise click.BadParameter("unknown database type", param_hint="'--db'") from None
+            except sa_exc.ArgumentError:
+                raise click.BadParameter("not a valid database URL", param_hint="'--db'") from None
+            except ModuleNotFoundError as exc:
+                raise click.ClickException(
+                    f"the database driver {exc.name!r} is not installed "
+                    "(for PostgreSQL: pip install 'authmw[postgres]')"
+                ) from None
+        return self._auth
+
+    def _check_exists(self) -> None:
+        # SQLite creates a missing file on connect: a typo in --db would leave an
+        # empty database behind and then report missing tables. Say what happened.
+        path = _sqlite_path(self.url)
+        if path is not None and not path.exists():
+            raise click.ClickException(
+                f"no database at {path}; run `authmw init` to create one (or check --db)"
+            )
+
+    def schema_missing(self) -> bool:
+        """Whether the database lacks authmw's tables (after a database error)."""
+        engine = getattr(self._auth.store, "engine", None) if self._auth is not None else None
+        if not isinstance(engine, sa.Engine):
+            return False
+        try:
+            return not sa.inspect(engine).has_table("authmw_users")
+        except sa_exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        """Release the database connections, after writing pending key usage."""
+        if self._auth is not None:
+            self._auth.close()
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+@contextmanager
+def _friendly_errors(ctx: click.Context) -> Iterator[None]:
+    """Turn the errors a command can meet into one ``Error: ...`` line, never a traceback.
+
+    The core reports bad input as ``ValueError`` (a ``WeakPassword`` too) and
+    store outcomes as ``NotFound``/``Conflict``; their messages are fixed text or
+    name the offending user, role or key id, never a secret.
+    """
+    try:
+        yield
+    except (NotFound, Conflict, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except sa_exc.DBAPIError as exc:
+        state = ctx.find_object(_State)
+        if state is not None and state.schema_missing():
+            raise click.ClickException(
+                "the database has no authmw tables; run `authmw init` first"
+            ) from None
+        # The driver's own first line, without SQLAlchemy's statement and parameters.
+        reason = str(exc.orig).strip().partition("\n")[0]
+        raise click.ClickException(f"database error: {reason}") from None
+
+
+class _Group(click.Group):
+    """The root group: every subcommand runs inside :func:`_friendly_errors`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Invoke the chosen subcommand, translating expected errors."""
+        with _friendly_errors(ctx):
+            return super().invoke(ctx)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if not password_stdin:
+        raise click.UsageError(
+            "--password-stdin is required: passwords are read from standard input, "
+            "never from the command line"
+        )
+    if sys.stdin.isatty():
+        # Typed by hand: do not echo it, and ask twice so a typo does not lock anyone out.
+        value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        return value
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise click.UsageError("no password on standard input")
+    return password
+
+
+def _check_roles(auth: Authenticator, roles: Iterable[str]) -> frozenset[str]:
+    try:
+        return auth.policy.check_roles(roles)
+    except ValueError as exc:
+        known = ", ".join(sorted(auth.policy.all_roles))
+        raise click.BadParameter(f"{exc} (known roles: {known})", param_hint="'--role'") from None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+password_option = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (required; one line).",
+)
+
+# -- the command ------------------------------------------------------------------------
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "url",
+    metavar="URL",
+    envvar="AUTHMW_DATABASE_URL",
+    show_envvar=True,
+    default=config.DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="SQLAlchemy database URL.",
+)
+@click.version_option(package_name="authmw")
+@click.pass_context
+def main(ctx: click.Context, url: str) -> None:
+    """Manage authmw users and API keys, and run the demo API."""
+    state = _State(url)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def init(state: _State, *, as_json: bool) -> None:
+    """Create the tables and, for a file database, the signing secret beside it."""
+    secret_file = config.secret_file_for(state.url)
+    if secret_file is not None:
+        secret_file = secret_file.resolve()
+    from_env = any(k.strip() for k in os.environ.get("AUTHMW_SECRET_KEY", "").split(","))
+    source = "environment" if from_env else "file" if secret_file is not None else "none"
+    existed = secret_file is not None and secret_file.exists()
+    auth = state.authenticator(create=True)
+    auth.store.create_schema()
+    if source == "file":
+        config.secret_keys(state.url, create=True)
+    if as_json:
+        _print_json(
+            {
+                "database": _safe_url(state.url),
+                "secret_source": source,
+                "secret_file": None if source != "file" else str(secret_file),
+                "secret_created": source == "file" and not existed,
+            }
+        )
+    else:
+        click.echo(f"Database ready: {_safe_url(state.url)}")
+        if source == "environment":
+            click.echo("Signing secret: from AUTHMW_SECRET_KEY")
+        elif source == "file":
+            verb = "kept existing" if existed else "created"
+            click.echo(
+                f"Signing secret: {verb} {secret_file} (owner-only; back it up with the database)"
+            )
+    if source == "none":
+        click.echo(
+            "Warning: this database is not a local file, so no secret can be kept beside it: "
+            "set AUTHMW_SECRET_KEY (comma-separated keys, newest first) wherever authmw uses it.",
+            err=True,
+        )
+
+
+# -- users ----------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Create and change user accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeatable).")
+@click.option("--team", "teams", multiple=True, help="A team the user belongs to (repeatable).")
+@password_option
+@json_option
+@click.pass_obj
+def users_create(
+    state: _State,
+    *,
+    name: str,
+    roles: tuple[str, ...],
+    teams: tuple[str, ...],
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Create user NAME."""
+    auth = state.authenticator()
+    wanted = _check_roles(auth, roles)
+    password = _read_password(password_stdin)
+    user = auth.users.create(name, password=password, roles=wanted, teams=teams)
+    if as_json:
+        _print_json(user_json(user))
+    else:
+        roles_text = ", ".join(sorted(user.roles))
+        teams_text = ", ".join(sorted(user.teams)) or "none"
+        click.echo(f"Created user {user.username} (roles: {roles_text}; teams: {teams_text})")
+
+
+@users.command("set-password")
+@click.argument("name")
+@password_option
+@json_option
+@click.pass_obj
+def users_set_password(state: _State, *, name: str, password_stdin: bool, as_json: bool) -> None:
+    """Set the password of user NAME; the user's live tokens stop working."""
+    auth = state.authenticator()
+    auth.users.get(name)  # an unknown name fails before the password is read
+    user = auth.users.set_password(name, _read_password(password_stdin))
+    if as_json:
+        _print_json(user_json(user))
+    else:
+        click.echo(f"Changed the password of {user.username}; their live tokens no longer work")
+
+
+@users.command("set-roles")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeatable).")
+@json_option
+@click.pass_obj
+def users_set_roles(state: _State, *, name: str, roles: tuple[str, ...], as_json: bool) -> None:
+    """Replace the roles of user NAME."""
+    auth = state.authenticator()
+    user = auth.users.set_roles(name, _check_roles(auth, roles))
+    if as_json:
+        _print_json(user_json(user))
+    else:
+        click.echo(f"Roles of {user.username}: {', '.join(sorted(user.roles))}")
+
+
+@users.command("disable")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def users_disable(state: _State, *, name: str, as_json: bool) -> None:
+    """Disable user NAME: their tokens and personal API keys stop working."""
+    user = state.authenticator().users.disable(name)
+    if as_json:
+        _print_json(user_json(user))
+    else:
+        click.echo(f"Disabled {user.username}; their tokens and personal API keys no longer work")
+
+
+@users.command("list")
+@json_option
+@click.pass_obj
+def users_list(state: _State, *, as_json: bool) -> None:
+    """List users."""
+    found = state.authenticator().users.list()
+    if as_json:
+        _print_json([user_json(u) for u in found])
+        return
+    if not found:
+        click.echo("No users.")
+        return
+    rows = (
+        (
+            u.username,
+            ",".join(sorted(u.roles)),
+            ",".join(sorted(u.teams)) or "-",
+            "disabled" if u.disabled else "active",
+            _when(u.created_at),
+        )
+        for u in found
+    )
+    click.echo(_table(("USERNAME", "ROLES", "TEAMS", "STATUS", "CREATED"), rows))
+
+
+# -- API keys -----------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Create, list, revoke and rotate API keys."""
+
+
+def _holder(key: ApiKey) -> str:
+    return f"team {key.team}" if key.team is not None else f"owner {key.owner}"
+
+
+def _show_new_key(key: ApiKey, secret: str) -> None:
+    reach = "global" if key.scopes is None else f"only {', '.join(sorted(key.scopes))}"
+    expiry = "never expires" if key.expires_at is None else f"expires {_when(key.expires_at)}"
+    click.echo(f"API key {key.id} {key.name!r} ({_holder(key)}; {reach}; {expiry}):")
+    click.echo(secret)
+    click.echo("Copy it now: it will not be shown again.")
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="A name, unique among the holder's active keys.")
+@click.option("--owner", metavar="USER", help="Personal key acting for USER.")
+@click.option("--team", metavar="TEAM", help="Team key: a service account of TEAM.")
+@click.option("--scope", "scopes", multiple=True, help="Restrict the key to a scope (repeatable).")
+@click.option(
+    "--expires-in", callback=_duration_option, help="Lifetime, e.g. 30d or 12h (default: none)."
+)
+@json_option
+@click.pass_obj
+def keys_create(
+    state: _State,
+    *,
+    name: str,
+    owner: str | None,
+    team: str | None,
+    scopes: tuple[str, ...],
+    expires_in: timedelta | None,
+    as_json: bool,
+) -> None:
+    """Create an API key for a user (--owner) or a team (--team)."""
+    if (owner is None) == (team is None):
+        raise click.UsageError("give exactly one of --owner USER (personal key) or --team TEAM")
+    auth = state.authenticator()
+    unknown = sorted(set(scopes) - auth.policy.all_scopes)
+    if unknown:
+        known = ", ".join(sorted(auth.policy.all_scopes))
+        message = f"unknown scope(s): {', '.join(unknown)} (known scopes: {known})"
+        raise click.BadParameter(message, param_hint="'--scope'")
+    issued = auth.keys.create(
+        name=name, owner=owner, team=team, scopes=scopes or None, expires_in=expires_in
+    )
+    if as_json:
+        _print_json(key_json(issued.record, datetime.now(UTC), secret=issued.key))
+    else:
+        _show_new_key(issued.record, issued.key)
+
+
+@keys.command("list")
+@click.option("--owner", metavar="USER", help="Only USER's personal keys.")
+@click.option("--team", metavar="TEAM", help="Only TEAM's keys.")
+@json_option
+@click.pass_obj
+def keys_list(state: _State, *, owner: str | None, team: str | None, as_json: bool) -> None:
+    """List API keys, newest first (never their secrets)."""
+    found = state.authenticator().keys.list(owner=owner, team=team)
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json([key_json(k, now) for k in found])
+        return
+    if not found:
+        click.echo("No API keys.")
+        return
+    rows = (
+        (
+            k.id,
+            k.name,
+            _holder(k),
+            "all" if k.scopes is None else ",".join(sorted(k.scopes)),
+            k.status(now),
+            _when(k.created_at),
+            _when(k.expires_at, "never"),
+            _when(k.last_used_at, "never"),
+        )
+        for k in found
+    )
+    headers = ("ID", "NAME", "FOR", "SCOPES", "STATUS", "CREATED", "EXPIRES", "LAST USED")
+    click.echo(_table(headers, rows))
+
+
+@keys.command("revoke")
+@click.argument("key_id", metavar="ID")
+@json_option
+@click.pass_obj
+def keys_revoke(state: _State, *, key_id: str, as_json: bool) -> None:
+    """Revoke key ID for good."""
+    auth = state.authenticator()
+    key = auth.keys.revoke(key_id)
+    if as_json:
+        _print_json(key_json(key, datetime.now(UTC)))
+    else:
+        click.echo(
+            f"Revoked key {key.id} {key.name!r}; running servers refuse it within their cache "
+            f"lifetime ({auth.settings.cache_ttl:g} s by default)"
+        )
+
+
+@keys.command("rotate")
+@click.argument("key_id", metavar="ID")
+@click.option(
+    "--grace",
+    callback=_duration_option,
+    help="How long the old key keeps working, e.g. 1h (default: it stops now).",
+)
+@json_option
+@click.pass_obj
+def keys_rotate(state: _State, *, key_id: str, grace: timedelta | None, as_json: bool) -> None:
+    """Replace key ID by a new key with the same name, holder and scopes."""
+    auth = state.authenticator()
+    issued = auth.keys.rotate(key_id, grace=grace or timedelta(0))
+    old = auth.keys.get(key_id)
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json(
+            key_json(issued.record, now, secret=issued.key)
+            | {"replaces": old.id, "replaced_expires_at": _iso(old.expires_at)}
+        )
+    else:
+        until = "stops working now" if grace is None else f"works until {_when(old.expires_at)}"
+        click.echo(f"Rotated key {old.id}: the old key {until}.")
+        _show_new_key(issued.record, issued.key)
+
+
+# -- demo -------------------------------------------------------------------------------
+
+#: Frameworks with a demo app in authmw_examples.
+FRAMEWORKS = ("fastapi",)
+_FRAMEWORK_MODULES = {"fastapi": {"fastapi", "starlette", "uvicorn", "pydantic"}}
+
+
+@main.command()
+@click.option("--framework", type=click.Choice(FRAMEWORKS), default="fastapi", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_obj
+def demo(state: _State, *, framework: str, host: str, port: int) -> None:
+    """Serve the demo API, seeding demo users and keys on first run."""
+    try:
+        create_app = demo_module.load_app(framework)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing.startswith("authmw_examples"):
+            raise click.ClickException(
+                f"this installation of authmw has no {framework} demo app ({missing})"
+            ) from None
+        if missing.partition(".")[0] not in _FRAMEWORK_MODULES[framework]:
+            raise
+        raise click.ClickException(
+            f"the {framework} demo needs the {framework} extra: pip install 'authmw[{framework}]'"
+        ) from None
+    auth = state.authenticator(create=True)
+    seeded = demo_module.prepare(auth, state.url)
+    click.echo(demo_module.banner(auth, seeded, framework=framework, host=host, port=port))
+    demo_module.serve(create_app(auth), host=host, port=port)

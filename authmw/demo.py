@@ -1,0 +1,285 @@
+"""``authmw demo``: an example app served on a seeded database.
+
+On first run the demo creates three users (:data:`USERS`) with random passwords
+and three API keys (:data:`KEYS`). A key is shown once by design, so the demo
+keeps what it created in a file beside the database (``authmw.db.demo.json``,
+readable by its owner only; ``authmw-demo.json`` in the working directory for a
+database that is not a local file) and prints a banner with ready-to-run
+``curl`` lines at every start. That file holds live credentials: it belongs to
+a throwaway demo database, never to a real one.
+
+Seeding is idempotent item by item: a user or key that exists is left alone, so
+restarting never resets what was changed through the CLI meanwhile, and a key
+revoked meanwhile is reported as such instead of being printed. A database that
+has users but no demo credentials file is refused: it is somebody's real one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from authmw.authenticator import Authenticator
+from authmw.store import Conflict
+
+__all__ = [
+    "KEYS",
+    "USERS",
+    "AppFactory",
+    "Demo",
+    "DemoKey",
+    "DemoUser",
+    "NotADemoDatabase",
+    "banner",
+    "base_url",
+    "credentials_path",
+    "load_app",
+    "prepare",
+    "serve",
+]
+
+#: ``create_app(authenticator)`` of an example app.
+AppFactory = Callable[[Authenticator], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    """A user the demo creates."""
+
+    name: str
+    roles: tuple[str, ...]
+    teams: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoKey:
+    """An API key the demo creates; ``label`` is how the banner refers to it."""
+
+    label: str
+    name: str
+    summary: str
+    owner: str | None = None
+    team: str | None = None
+    scopes: tuple[str, ...] | None = None
+
+    def create_command(self, url: str) -> str:
+        """Return the CLI line that makes an equivalent key, for when this one is gone."""
+        holder = f"--owner {self.owner}" if self.owner is not None else f"--team {self.team}"
+        scopes = "".join(f" --scope {s}" for s in self.scopes or ())
+        return f"authmw --db {url} keys create --name '{self.label}' {holder}{scopes}"
+
+
+USERS = (
+    DemoUser("admin", ("admin",), ("blue", "green")),
+    DemoUser("manager", ("manager",), ("blue",)),
+    DemoUser("employee", ("employee",), ("green",)),
+)
+KEYS = (
+    DemoKey("admin", "demo admin key", "personal key of admin: global", owner="admin"),
+    DemoKey("team", "demo team blue key", "service account of team blue", team="blue"),
+    DemoKey(
+        "restricted",
+        "demo restricted key",
+        "owner admin, restricted to appointments:read",
+        owner="admin",
+        scopes=("appointments:read",),
+    ),
+)
+
+
+@dataclass
+class Demo:
+    """What the demo created and can still show: passwords by user, key ids and values by label."""
+
+    url: str
+    path: Path | None
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    keys: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+
+def credentials_path(url: str) -> Path | None:
+    """Where the demo keeps its credentials for database ``url`` (``None``: in memory only)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return Path("authmw-demo.json")
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return path.with_name(path.name + ".demo.json")
+
+
+def _load(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return {}  # unreadable: seed what is missing, report the rest as unavailable
+    return data if isinstance(data, dict) else {}
+
+
+def _save(path: Path, demo: Demo) -> None:
+    # Written whole to a temporary file and renamed, so a crash never leaves half
+    # a file; created owner-only because it holds live keys and passwords.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}")  # same ending, so .gitignore covers it too
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"users": demo.passwords, "keys": demo.keys}, fh, indent=2)
+    os.chmod(tmp, 0o600)  # a temp file left by a crash may have looser bits
+    os.replace(tmp, path)
+
+
+class NotADemoDatabase(ValueError):
+    """The database has users but no demo credentials file: it is not the demo's to seed."""
+
+
+def prepare(auth: Authenticator, url: str) -> Demo:
+    """Create the schema, and the demo users and keys that do not exist yet.
+
+    Raises :class:`NotADemoDatabase` for a database that already has users and
+    no demo credentials file: seeding it would plant a global admin key, whose
+    value sits in a plain file, in what may well be a real database.
+    """
+    auth.store.create_schema()
+    path = credentials_path(url)
+    if (path is None or not path.exists()) and auth.store.list_users():
+        raise NotADemoDatabase(
+            f"{_safe_url(url)} already has users and no demo credentials file ({path}); "
+            "the demo only seeds a new database: try --db sqlite:///authmw-demo.db"
+        )
+    saved = _load(path)
+    demo = Demo(url, path, dict(saved.get("users", {})), dict(saved.get("keys", {})))
+    changed = False
+    for user in USERS:
+        if auth.store.get_user(user.name) is None:
+            password = secrets.token_urlsafe(18)
+            auth.users.create(user.name, password=password, roles=user.roles, teams=user.teams)
+            demo.passwords[user.name] = password
+            changed = True
+    for spec in KEYS:
+        entry = demo.keys.get(spec.label)
+        if entry is not None and auth.store.get_key(entry.get("id", "")) is not None:
+            continue
+        try:
+            issued = auth.keys.create(
+                name=spec.name, owner=spec.owner, team=spec.team, scopes=spec.scopes
+            )
+        except Conflict:
+            # The key exists but its value was lost with the credentials file; it
+            # cannot be shown again, and the banner says so.
+            demo.keys.pop(spec.label, None)
+            continue
+        demo.keys[spec.label] = {"id": issued.record.id, "key": issued.key}
+        changed = True
+    if changed and path is not None:
+        _save(path, demo)
+    return demo
+
+
+def _unusable(auth: Authenticator, key_id: str, now: datetime) -> str | None:
+    """Why a seeded key no longer works, or ``None`` if it does."""
+    match = auth.store.find_key(key_id)
+    if match is None:
+        return "deleted"
+    status = match.key.status(now)
+    if status in ("revoked", "expired"):
+        return status
+    if auth.policy.key_principal(match.key, match.owner) is None:
+        return "no longer valid: its owner was disabled or lost the admin role"
+    return None
+
+
+def base_url(host: str, port: int) -> str:
+    """Return the URL a local client uses to reach a server listening on ``host:port``."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _safe_url(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: int) -> str:
+    """Return the text printed at every start: users, keys and ``curl`` lines to try."""
+    base = base_url(host, port)
+    db = _safe_url(demo.url)
+    where = f"kept in {demo.path}" if demo.path is not None else "in-memory database: not kept"
+    lines = [f"authmw demo ({framework}) on {base}  -  API docs: {base}/docs", f"Database: {db}"]
+    people = []
+    for user in auth.users.list():
+        state = " [disabled]" if user.disabled else ""
+        teams = ", ".join(sorted(user.teams)) or "none"
+        people.append(f"{user.username} ({', '.join(sorted(user.roles))}; teams {teams}){state}")
+    lines.append("Users: " + "; ".join(people))
+    lines.append(f"  passwords: {where}")
+    lines.append(f"API keys ({where}):")
+    now = datetime.now(UTC)
+    usable: dict[str, str] = {}
+    width = max(len(spec.label) for spec in KEYS)
+    for spec in KEYS:
+        entry = demo.keys.get(spec.label)
+        if entry is None:
+            why: str | None = "not available: its value was not kept"
+        else:
+            why = _unusable(auth, entry["id"], now)
+        if why is None and entry is not None:
+            usable[spec.label] = entry["key"]
+            lines.append(f"  {spec.label:<{width}}  {entry['key']}  {spec.summary}")
+        else:
+            lines.append(f"  {spec.label:<{width}}  ({why}; make a new one with:")
+            lines.append(f"  {'':<{width}}   {spec.create_command(db)})")
+    lines += ["", "Try:"]
+    tries: list[tuple[str | None, str, str]] = [
+        (None, "", "/health  # 200: public"),
+        ("admin", "Authorization: apikey", "/me  # 200: the admin key"),
+        ("team", "Authorization: Bearer", "/me  # 200: the team key"),
+        ("restricted", "X-API-Key:", "/me  # 200: the restricted key"),
+        ("admin", "X-API-Key:", "/reports  # 200: role manager; a global key passes"),
+        ("team", "X-API-Key:", "/teams/blue/usage  # 200: its own team"),
+        (None, "", "/me  # 401: no credential"),
+        ("restricted", "X-API-Key:", "/reports  # 403: a restricted key passes no role check"),
+        ("team", "X-API-Key:", "/teams/green/usage  # 403: not its team"),
+    ]
+    for label, header, rest in tries:
+        if label is None:
+            lines.append(f"  curl -i {base}{rest}")
+        elif label in usable:
+            lines.append(f"  curl -i -H '{header} {usable[label]}' {base}{rest}")
+    return "\n".join(lines)
+
+
+def load_app(framework: str) -> AppFactory:
+    """Import ``create_app`` of the example app of ``framework`` from ``authmw_examples``.
+
+    Raises ``ModuleNotFoundError`` when the framework's extra is not installed;
+    the server is imported here too, so that shows before anything is seeded.
+    """
+    importlib.import_module("uvicorn")
+    # The wheel carries the repository's examples/ directory as authmw_examples.
+    module = importlib.import_module(f"authmw_examples.{framework}_app.app")
+    factory: AppFactory = module.create_app
+    return factory
+
+
+def serve(app: Any, *, host: str, port: int) -> None:
+    """Serve an ASGI app with uvicorn until interrupted."""
+    import uvicorn  # noqa: PLC0415 - an optional dependency (the fastapi extra)
+
+    uvicorn.run(app, host=host, port=port)

@@ -1,0 +1,1 @@
+"""The authmw demo API, written once per framework (served by ``authmw demo``)."""

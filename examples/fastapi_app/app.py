@@ -1,0 +1,132 @@
+"""The authmw demo API on FastAPI.
+
+Every route of the demo is protected by one of authmw's FastAPI dependencies, so
+``/docs`` shows an Authorize button for both ways of sending a credential.
+
+``authmw demo`` serves it on a seeded database. To serve it on your own::
+
+    authmw init
+    uvicorn authmw_examples.fastapi_app.app:create_app --factory
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+
+from authmw import Authenticator, Principal, WeakPassword
+from authmw_starlette import AuthMiddleware
+from authmw_starlette.fastapi import (
+    CurrentPrincipal,
+    RequireAuth,
+    RequireRole,
+    RequireScope,
+    RequireTeam,
+)
+
+router = APIRouter()
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    """Return the app's authenticator, for routes that manage accounts."""
+    auth: Authenticator = request.app.state.authenticator
+    return auth
+
+
+class AppSettings(BaseModel):
+    """Settings an administrator may change."""
+
+    maintenance_mode: bool = False
+
+
+class PasswordChange(BaseModel):
+    """The body of ``POST /account/password``."""
+
+    current_password: str
+    new_password: str
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Report that the service is up. Public: no credential needed."""
+    return {"status": "ok"}
+
+
+@router.get("/me")
+async def me(principal: CurrentPrincipal) -> dict[str, Any]:
+    """Return the caller as authmw resolved it. Any valid credential."""
+    return principal.to_json()
+
+
+@router.get("/catalog", dependencies=[Depends(RequireAuth())])
+async def catalog() -> dict[str, list[str]]:
+    """List the services offered: global master data, for any valid credential."""
+    return {"services": ["check-up", "consultation", "follow-up"]}
+
+
+@router.get("/reports")
+async def reports(
+    principal: Annotated[Principal, Depends(RequireRole("manager"))],
+) -> dict[str, Any]:
+    """List the reports. Role manager (or above)."""
+    return {"reports": ["monthly-revenue", "no-shows"], "requested_by": principal.subject}
+
+
+@router.post("/admin/settings", dependencies=[Depends(RequireRole("admin"))])
+async def update_settings(settings: AppSettings | None = None) -> dict[str, Any]:
+    """Change the application settings. Role admin."""
+    return {"saved": (settings or AppSettings()).model_dump()}
+
+
+@router.get("/appointments", dependencies=[Depends(RequireScope("appointments:read"))])
+async def appointments() -> dict[str, list[dict[str, str]]]:
+    """List the appointments. Scope ``appointments:read``."""
+    return {"appointments": [{"id": "a1", "at": "2030-01-07T09:30:00Z", "service": "check-up"}]}
+
+
+@router.get("/teams/{team}/usage", dependencies=[Depends(RequireTeam("team"))])
+async def team_usage(team: str) -> dict[str, Any]:
+    """Show a team's usage, to credentials that may act for that team."""
+    return {"team": team, "requests_this_month": 1234}
+
+
+@router.post("/account/password")
+def change_password(
+    change: PasswordChange,
+    principal: Annotated[Principal, Depends(RequireAuth(kinds={"user"}))],
+    auth: Annotated[Authenticator, Depends(get_authenticator)],
+) -> dict[str, str]:
+    """Change the caller's own password. User tokens only: an API key has no password.
+
+    A plain ``def``: FastAPI runs it in a worker thread, so the deliberately
+    slow password hashing never blocks the event loop.
+    """
+    user = auth.users.get(principal.subject)
+    ok, _ = auth.passwords.verify(change.current_password, user.password_hash)
+    if not ok:
+        raise HTTPException(status_code=400, detail="The current password is wrong.")
+    try:
+        auth.users.set_password(user.username, change.new_password)
+    except WeakPassword as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    # Changing the password ends the user's tokens, this one included.
+    return {"status": "password changed; sign in again"}
+
+
+def create_app(authenticator: Authenticator | None = None) -> FastAPI:
+    """Build the demo app; without an authenticator, configure one from the environment."""
+    auth = authenticator or Authenticator.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if authenticator is None:  # close only what this function opened
+            auth.close()
+
+    app = FastAPI(title="authmw demo API", lifespan=lifespan)
+    app.state.authenticator = auth
+    app.add_middleware(AuthMiddleware, authenticator=auth)
+    app.include_router(router)
+    return app

@@ -1,0 +1,195 @@
+"""The FastAPI example app in-process: what real HTTP cannot reach yet, and its wiring.
+
+User access tokens are not issued by the core yet, so :class:`UserTokens`
+resolves one fixed bearer string to the principal the policy builds for a
+user's token. Everything else goes through the real middleware, dependencies
+and store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from authmw import Authenticator, PasswordHasher, Principal
+from authmw.credentials import Credential
+from authmw.demo import load_app
+from authmw.store.sql import SQLStore
+from examples.fastapi_app.app import create_app
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "tok.employee"
+OLD_PASSWORD = "employee-password"
+NEW_PASSWORD = "a much better passphrase"
+
+
+class RecordingHasher(PasswordHasher):
+    """A real hasher (at test cost) that notes the threads it hashes on."""
+
+    def __init__(self) -> None:
+        super().__init__(memory_cost=1024, time_cost=1)
+        self.threads: set[int] = set()
+
+    def hash(self, password: str) -> str:
+        self.threads.add(threading.get_ident())
+        return super().hash(password)
+
+
+class UserTokens(Authenticator):
+    """An authenticator that also knows one user access token."""
+
+    tokens: dict[str, Principal]
+
+    async def authenticate_async(self, credential: Credential | None) -> Principal | None:
+        """Resolve the stand-in token, else verify for real."""
+        if credential is not None and credential.value in self.tokens:
+            return self.tokens[credential.value]
+        return await super().authenticate_async(credential)
+
+
+@pytest.fixture
+def hasher() -> RecordingHasher:
+    return RecordingHasher()
+
+
+@pytest.fixture
+def auth(hasher: RecordingHasher) -> Iterator[UserTokens]:
+    authenticator = UserTokens(SQLStore("sqlite://"), passwords=hasher)
+    authenticator.store.create_schema()
+    authenticator.users.create("admin", password="admin-password", roles=["admin"])
+    employee = authenticator.users.create(
+        "employee", password=OLD_PASSWORD, roles=["employee"], teams=["green"]
+    )
+    authenticator.tokens = {TOKEN: authenticator.policy.user_principal(employee)}
+    hasher.threads.clear()
+    yield authenticator
+    authenticator.close()
+
+
+@pytest.fixture
+def app(auth: UserTokens) -> FastAPI:
+    return create_app(auth)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+USER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def password_ok(auth: Authenticator, password: str) -> bool:
+    return auth.passwords.verify(password, auth.users.get("employee").password_hash)[0]
+
+
+async def test_user_changes_their_password(
+    client: httpx.AsyncClient, auth: UserTokens, hasher: RecordingHasher
+) -> None:
+    epoch = auth.users.get("employee").credential_epoch
+    response = await client.post(
+        "/account/password",
+        headers=USER,
+        json={"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    assert password_ok(auth, NEW_PASSWORD)
+    assert not password_ok(auth, OLD_PASSWORD)
+    assert auth.users.get("employee").credential_epoch > epoch  # the user's tokens end
+    # The endpoint is a plain def: hashing ran in a worker thread, not on the event loop.
+    assert hasher.threads
+    assert threading.get_ident() not in hasher.threads
+
+
+async def test_wrong_current_password(client: httpx.AsyncClient, auth: UserTokens) -> None:
+    response = await client.post(
+        "/account/password",
+        headers=USER,
+        json={"current_password": "not-the-password", "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 400
+    assert "current password" in response.json()["detail"]
+    assert password_ok(auth, OLD_PASSWORD)
+
+
+async def test_weak_new_password(client: httpx.AsyncClient, auth: UserTokens) -> None:
+    response = await client.post(
+        "/account/password",
+        headers=USER,
+        json={"current_password": OLD_PASSWORD, "new_password": "short"},
+    )
+    assert response.status_code == 400
+    assert "at least 8 characters" in response.json()["detail"]
+    assert "short" not in response.text.replace("at least", "")
+    assert password_ok(auth, OLD_PASSWORD)
+
+
+async def test_password_body_is_validated_after_authorization(
+    client: httpx.AsyncClient, auth: UserTokens
+) -> None:
+    key = auth.keys.create(name="k", owner="admin").key
+    # A key may not use the route at all: 403 before the (missing) body is looked at.
+    refused = await client.post("/account/password", headers={"X-API-Key": key})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
+    assert (await client.post("/account/password")).status_code == 401
+    # The user, with a body missing a field, gets FastAPI's validation error.
+    invalid = await client.post(
+        "/account/password", headers=USER, json={"current_password": OLD_PASSWORD}
+    )
+    assert invalid.status_code == 422
+
+
+async def test_user_principal_on_the_routes(client: httpx.AsyncClient) -> None:
+    me = await client.get("/me", headers=USER)
+    assert me.json()["kind"] == "user"
+    assert me.json()["subject"] == "employee"
+    assert (await client.get("/appointments", headers=USER)).status_code == 200
+    assert (await client.get("/teams/green/usage", headers=USER)).status_code == 200
+    assert (await client.get("/teams/blue/usage", headers=USER)).status_code == 403
+    reports = await client.get("/reports", headers=USER)
+    assert reports.status_code == 403
+    assert reports.json()["error"] == "insufficient_role"
+
+
+async def test_the_app_keeps_the_authenticator_it_was_given(app: FastAPI, auth: UserTokens) -> None:
+    assert app.state.authenticator is auth
+
+
+async def test_create_app_configures_itself_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    setup = Authenticator.from_url(url)
+    setup.store.create_schema()
+    setup.users.create("admin", password="admin-password", roles=["admin"])
+    key = setup.keys.create(name="k", owner="admin").key
+    setup.close()
+    monkeypatch.setenv("AUTHMW_DATABASE_URL", url)
+    app = create_app()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/me", headers={"X-API-Key": key})
+        assert response.status_code == 200
+        assert response.json()["subject"] == "admin"
+    finally:
+        app.state.authenticator.close()
+
+
+async def test_the_demo_serves_this_app(auth: UserTokens) -> None:
+    factory = load_app("fastapi")
+    assert factory.__module__ == "authmw_examples.fastapi_app.app"
+    app = factory(auth)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        assert (await http.get("/health")).json() == {"status": "ok"}
+        assert (await http.get("/me", headers=USER)).json()["subject"] == "employee"
