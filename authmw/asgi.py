@@ -31,6 +31,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _WS_POLICY_VIOLATION = 1008
 
 
+def _route_path(scope: Scope) -> str:
+    # Under a root path (an app served at "/api" by a proxy), the ASGI path carries
+    # the prefix and the router matches what follows it; public paths name routes.
+    # Strip it the way Starlette's router does (``starlette._utils.get_route_path``).
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 class AuthMiddleware:
     """Authenticate every HTTP and WebSocket request of an ASGI app."""
 
@@ -62,13 +73,24 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = principal
         state["auth_error"] = error
-        if principal is None and self.require_auth and scope["path"] not in self.public_paths:
+        if principal is None and self.require_auth and _route_path(scope) not in self.public_paths:
             await self._refuse(error or MissingCredentials(), scope, send)
             return
         token = _current.set(RequestAuth(self.authenticator, principal, error, scope))
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_tracking)
         except AuthError as exc:
+            if started:
+                # Too late for a 4xx: a second response start would break the
+                # protocol. Let the server see the error and drop the connection.
+                raise
             await self._refuse(exc, scope, send)
         finally:
             _current.reset(token)

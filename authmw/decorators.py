@@ -49,6 +49,13 @@ class Requirement:
         """Validate arguments once, at decoration time."""
         if isinstance(roles, str) or isinstance(scopes, str):
             raise TypeError("pass roles and scopes as separate arguments, not one string")
+        for name in (*roles, *scopes, *(() if team_param is None else (team_param,))):
+            if not isinstance(name, str):
+                # ``@requires_role`` without arguments passes the view itself here.
+                raise TypeError(
+                    f"expected a role, scope or parameter name, got {name!r}; "
+                    "call the decorator with parentheses: @requires_role('admin')"
+                )
         return cls(frozenset(roles), frozenset(scopes), check_kinds(kinds), team_param)
 
     def check(self, auth: RequestAuth, path_params: Mapping[str, Any]) -> Principal:

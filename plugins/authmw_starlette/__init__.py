@@ -8,18 +8,27 @@
 The middleware is authmw's ASGI middleware; the decorators work on Starlette
 endpoints (functions and ``HTTPEndpoint`` methods) and FastAPI path operations
 alike. For FastAPI, :mod:`authmw_starlette.fastapi` offers the same checks as
-dependencies that also document themselves in OpenAPI.
+dependencies that also document themselves in OpenAPI. Prefer those on FastAPI
+routes that take a body: a decorator wraps the endpoint, so it runs only after
+FastAPI has validated the request (an anonymous bad body gets 422, not 401),
+while a dependency runs first.
+
+Install the middleware with ``add_middleware`` or ``middleware=[...]`` so it sits
+inside Starlette's error handling and renders the ``AuthError`` a decorator raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from authmw.asgi import AuthMiddleware
 from authmw.context import RequestAuth
 from authmw.decorators import Requirement, guard
 from authmw.principal import Principal
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
 
 __all__ = [
     "AuthMiddleware",
@@ -32,7 +41,10 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Decorator = Callable[[Callable[P, R]], Callable[P, R]]
+# The return types below spell out ``Callable[[Callable[P, R]], Callable[P, R]]``
+# instead of going through a generic alias: mypy binds ``P`` and ``R`` to the
+# returned decorator only when they appear literally, and through an alias it
+# solves them to ``Never`` at the call, rejecting every decorated view.
 
 
 def _path_params(auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -41,27 +53,35 @@ def _path_params(auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, 
     return params
 
 
-def requires_auth(*, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+def requires_auth(
+    *, kinds: Collection[str] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require any valid credential (optionally only of the given ``kinds``)."""
     return guard(Requirement.build(kinds=kinds), _path_params)
 
 
-def requires_role(*roles: str, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+def requires_role(
+    *roles: str, kinds: Collection[str] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
     return guard(Requirement.build(roles=roles, kinds=kinds), _path_params)
 
 
-def requires_scope(*scopes: str, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+def requires_scope(
+    *scopes: str, kinds: Collection[str] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
     return guard(Requirement.build(scopes=scopes, kinds=kinds), _path_params)
 
 
-def requires_team(param: str = "team", *, kinds: Collection[str] | None = None) -> Decorator[P, R]:
+def requires_team(
+    param: str = "team", *, kinds: Collection[str] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require the principal to act for the team named by path parameter ``param``."""
     return guard(Requirement.build(team_param=param, kinds=kinds), _path_params)
 
 
-def get_principal(request: Any) -> Principal | None:
-    """Return ``request.state.principal`` (``None`` when anonymous)."""
+def get_principal(request: HTTPConnection) -> Principal | None:
+    """Return ``request.state.principal`` (``None`` when anonymous); a WebSocket works too."""
     principal: Principal | None = getattr(request.state, "principal", None)
     return principal

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
+from fastapi.requests import HTTPConnection
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from authmw.context import current
@@ -60,15 +61,23 @@ class Requires:
 
     async def __call__(
         self,
-        request: Request,
+        # HTTPConnection, not Request: FastAPI fills a Request parameter only on
+        # HTTP routes, and these dependencies guard WebSocket routes too.
+        connection: HTTPConnection,
         _api_key: Annotated[str | None, Security(api_key_scheme)] = None,
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
     ) -> Principal:
         """Check the requirement against the principal the middleware resolved."""
-        return self.requirement.check(current(), request.path_params)
+        return self.requirement.check(current(), connection.path_params)
 
     def __repr__(self) -> str:
         return f"Requires({self.requirement!r})"
+
+
+# The factories keep ``kinds: Collection[str] | None``: FastAPI cannot make that a
+# query parameter, so ``Depends(RequireAuth)`` (no parentheses, which would have
+# FastAPI call the factory and drop the checker) fails when the route is declared
+# instead of leaving the route open. A test guards this.
 
 
 def RequireAuth(*, kinds: Collection[str] | None = None) -> Requires:

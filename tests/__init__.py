@@ -1,0 +1,1 @@
+"""authmw's tests, by layer (``core``, ``starlette``, ``e2e``)."""

@@ -1,0 +1,1 @@
+"""Tests of the Starlette/FastAPI plugin and the ASGI middleware, on real apps in-process."""

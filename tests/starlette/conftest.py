@@ -1,0 +1,61 @@
+"""Fixtures of the Starlette/FastAPI tests: a real authenticator on in-memory SQLite.
+
+The users, keys and stub tokens are described in :mod:`tests.starlette.support`.
+Apps are driven in-process through ``httpx.ASGITransport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from authmw import Authenticator, Settings
+from authmw.store.sql import SQLStore
+from tests.starlette.support import (
+    EMPLOYEE_TOKEN,
+    MANAGER_TOKEN,
+    MakeAuth,
+    build_authenticator,
+    issue_keys,
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def make_auth() -> Iterator[MakeAuth]:
+    """``make_auth(store, settings=None)``: an authenticator with the users, closed after."""
+    made: list[Authenticator] = []
+
+    def make(store: SQLStore, settings: Settings | None = None) -> Authenticator:
+        authenticator = build_authenticator(store, settings)
+        made.append(authenticator)
+        return authenticator
+
+    yield make
+    for authenticator in made:
+        authenticator.close()
+
+
+@pytest.fixture
+def auth(make_auth: MakeAuth) -> Authenticator:
+    return make_auth(SQLStore("sqlite://"))
+
+
+@pytest.fixture
+def keys(auth: Authenticator) -> dict[str, str]:
+    return issue_keys(auth)
+
+
+@pytest.fixture
+def credentials(keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Request headers per credential name: every key, two user tokens, and ``none``."""
+    out = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
+    out["user_manager"] = {"Authorization": f"Bearer {MANAGER_TOKEN}"}
+    out["user_employee"] = {"Authorization": f"Bearer {EMPLOYEE_TOKEN}"}
+    out["none"] = {}
+    return out

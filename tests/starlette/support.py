@@ -1,0 +1,167 @@
+"""Helpers of the Starlette/FastAPI tests: the fixture world, an in-process client, an ASGI driver.
+
+Users: ``admin`` (role admin, team blue), ``manager`` (role manager, team blue),
+``employee`` (role employee, team red). Keys, by name:
+
+* ``admin`` -- personal key of ``admin``: global;
+* ``team_blue`` -- team service account of team ``blue``;
+* ``restricted`` -- personal key of ``admin`` restricted to ``appointments:read``;
+* ``revoked`` -- a personal key of ``admin``, revoked.
+
+User access tokens are not issued by the core yet, so :class:`TokenStub`
+resolves two fixed bearer strings to the principals the policy builds for a
+user's token. That lets the ``user`` rows of the rule table run through the real
+middleware and plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
+
+import httpx
+
+from authmw import Authenticator, PasswordHasher, Policy, Principal, Settings
+from authmw.credentials import Credential
+from authmw.store.sql import SQLStore
+
+__all__ = [
+    "EMPLOYEE_TOKEN",
+    "MANAGER_TOKEN",
+    "MakeAuth",
+    "Message",
+    "TokenStub",
+    "build_authenticator",
+    "client_for",
+    "drive",
+    "http_scope",
+    "issue_keys",
+    "ws_scope",
+]
+
+Message = MutableMapping[str, Any]
+#: ``make_auth(store, settings=None)``: the fixture world on ``store``.
+MakeAuth = Callable[..., Authenticator]
+
+#: Bearer strings :class:`TokenStub` turns into user-token principals.
+MANAGER_TOKEN = "tok.manager"
+EMPLOYEE_TOKEN = "tok.employee"
+
+
+class TokenStub(Authenticator):
+    """An authenticator that also knows two fixed user access tokens.
+
+    Everything else (every API key) goes through the real flow. The principals
+    are built by :meth:`authmw.policy.Policy.user_principal`, exactly as a token
+    module would.
+    """
+
+    tokens: dict[str, Principal]
+
+    async def authenticate_async(self, credential: Credential | None) -> Principal | None:
+        """Resolve a stub token, else verify for real."""
+        if credential is not None and credential.value in self.tokens:
+            return self.tokens[credential.value]
+        return await super().authenticate_async(credential)
+
+
+def build_authenticator(store: SQLStore, settings: Settings | None = None) -> TokenStub:
+    """Create the schema, the users and the stub tokens on ``store``."""
+    auth = TokenStub(
+        store,
+        policy=Policy.default(),
+        settings=settings,
+        passwords=PasswordHasher(memory_cost=1024, time_cost=1),
+    )
+    store.create_schema()
+    auth.users.create("admin", password="admin-password", roles=["admin"], teams=["blue"])
+    manager = auth.users.create(
+        "manager", password="manager-password", roles=["manager"], teams=["blue"]
+    )
+    employee = auth.users.create(
+        "employee", password="employee-password", roles=["employee"], teams=["red"]
+    )
+    auth.tokens = {
+        MANAGER_TOKEN: auth.policy.user_principal(manager, credential_id="t-manager"),
+        EMPLOYEE_TOKEN: auth.policy.user_principal(employee, credential_id="t-employee"),
+    }
+    return auth
+
+
+def issue_keys(auth: Authenticator) -> dict[str, str]:
+    """Issue the fixture keys on ``auth``; return them by name."""
+    revoked = auth.keys.create(name="old", owner="admin")
+    auth.keys.revoke(revoked.record.id)
+    return {
+        "admin": auth.keys.create(name="admin laptop", owner="admin").key,
+        "team_blue": auth.keys.create(name="blue service", team="blue").key,
+        "restricted": auth.keys.create(
+            name="calendar sync", owner="admin", scopes=["appointments:read"]
+        ).key,
+        "revoked": revoked.key,
+    }
+
+
+def client_for(app: Any, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` talking to ``app`` in-process (use it in ``async with``)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+# -- a minimal ASGI driver, for what an HTTP client cannot send (WebSocket, lifespan, raw bytes)
+
+
+def http_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A GET scope for ``path`` with raw ``headers``."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+
+
+def ws_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """A WebSocket scope for ``path`` with raw ``headers``."""
+    return {**http_scope(path, headers), "type": "websocket", "scheme": "ws", "subprotocols": []}
+
+
+async def drive(
+    app: Any,
+    scope: dict[str, Any],
+    incoming: Sequence[Message],
+    sent: list[Message] | None = None,
+) -> list[Message]:
+    """Run one ASGI connection: feed ``incoming``, then report a disconnect; return the sends.
+
+    ``sent``, if given, collects the sends as they happen (for when the app raises).
+    """
+    out: list[Message] = [] if sent is None else sent
+    queue = list(incoming)
+    disconnects: dict[str, Message] = {
+        "http": {"type": "http.disconnect"},
+        "websocket": {"type": "websocket.disconnect", "code": 1000},
+        "lifespan": {"type": "lifespan.shutdown"},
+    }
+    disconnect = disconnects[scope["type"]]
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        await asyncio.sleep(0)
+        return dict(disconnect)
+
+    async def send(message: Message) -> None:
+        out.append(dict(message))
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    return out
