@@ -24,8 +24,10 @@ log = logging.getLogger("authmw")
 class CredentialCache:
     """Map a presented credential to its verified principal, for a bounded time.
 
-    Reads take no lock: a dict lookup is atomic in CPython. Writes and evictions
-    take one, so concurrent cold paths cannot corrupt the eviction order.
+    A fresh hit takes no lock: a dict lookup is atomic in CPython. Every change to
+    the dict (insert, evict, drop an expired entry) takes the lock, because
+    eviction iterates the dict: a lock-free removal in between made ``put`` fail
+    with ``KeyError`` or "dictionary changed size during iteration".
     """
 
     __slots__ = ("_entries", "_lock", "maxsize", "ttl")
@@ -45,7 +47,11 @@ class CredentialCache:
         if entry is None:
             return None
         if now >= entry[0]:
-            self._entries.pop(credential, None)
+            # The cold path follows (a store lookup), so taking the lock costs nothing
+            # that matters; drop the entry only if no other thread refreshed it meanwhile.
+            with self._lock:
+                if self._entries.get(credential) is entry:
+                    del self._entries[credential]
             return None
         return entry[1]
 
@@ -88,9 +94,17 @@ class UsageRecorder:
     is therefore accurate to ``interval``.
     """
 
-    def __init__(self, write: Callable[[Mapping[str, datetime]], None], *, interval: float) -> None:
+    def __init__(
+        self,
+        write: Callable[[Mapping[str, datetime]], None],
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._write = write
         self.interval = interval
+        #: The monotonic clock ``record`` is given readings of (see ``flush``).
+        self._clock = clock
         self._pending: dict[str, float] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -119,7 +133,7 @@ class UsageRecorder:
         if not pending:
             return
         # Convert monotonic readings to wall-clock time once per batch, not per request.
-        offset = time.time() - time.monotonic()
+        offset = time.time() - self._clock()
         batch = {k: datetime.fromtimestamp(t + offset, UTC) for k, t in pending.items()}
         try:
             self._write(batch)

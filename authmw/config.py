@@ -16,6 +16,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from authmw.errors import DEFAULT_REALM
 from authmw.keys import DEFAULT_PREFIX, check_prefix
 from authmw.policy import Policy
@@ -57,6 +59,11 @@ class Settings:
             raise ValueError("cache_ttl and cache_size must not be negative")
         if self.usage_flush_interval <= 0:
             raise ValueError("usage_flush_interval must be positive")
+        # The realm goes into every WWW-Authenticate header: a character that header
+        # cannot carry (non-latin-1, CR/LF) would turn each 401 into a 500 or split
+        # the header, so the realm is held to printable ASCII.
+        if not (self.realm.isascii() and self.realm.isprintable()):
+            raise ValueError("realm must be printable ASCII")
         if '"' in self.realm or "\\" in self.realm:
             raise ValueError("realm must not contain quotes or backslashes")
 
@@ -68,11 +75,15 @@ def database_url(url: str | None = None) -> str:
 
 def secret_file_for(url: str) -> Path | None:
     """Where the signing secret of a file database lives: beside the database."""
-    if not url.startswith("sqlite:///"):
+    # Parsed as SQLAlchemy parses it, so "sqlite+pysqlite:///x.db" and a URL with
+    # query options ("?mode=ro") find the same file the engine opens.
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
         return None
-    path = Path(url.removeprefix("sqlite:///"))
-    if str(path) in ("", ":memory:"):
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
+    path = Path(parsed.database)
     return path.with_name(path.name + ".secret")
 
 

@@ -246,10 +246,12 @@ class ApiKeys:
         wanted = self._check(
             name=name, owner=owner, team=team, scopes=scopes, expires_in=expires_in
         )
-        for existing in self._auth.store.list_keys(owner=owner, team=team):
-            if existing.name == name and existing.revoked_at is None and not existing.replaced_by:
-                raise Conflict(f"an active key named {name!r} already exists")
         now = datetime.now(UTC)
+        for existing in self._auth.store.list_keys(owner=owner, team=team):
+            # Only an active key holds its name: a revoked, expired or rotated-out
+            # one no longer answers to it, so the name is free for a new key.
+            if existing.name == name and existing.status(now) == "active":
+                raise Conflict(f"an active key named {name!r} already exists")
         issued = self._new(
             name=name,
             owner=owner,

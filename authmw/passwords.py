@@ -8,6 +8,8 @@ caller can upgrade the stored one on a successful login.
 
 from __future__ import annotations
 
+import contextlib
+
 from passlib.context import CryptContext
 
 __all__ = ["MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "PasswordHasher", "WeakPassword"]
@@ -71,16 +73,27 @@ class PasswordHasher:
         password set, or no such user) verifies against a dummy hash and fails.
         """
         if stored is None:
-            self._context.verify(password, self._dummy)
-            return False, None
-        if stored.startswith("$2") and len(password.encode()) > _BCRYPT_MAX_BYTES:
+            return self._fail(password)
+        # "surrogatepass": a lone surrogate (JSON text may carry "\ud800") is counted
+        # here and refused by the library below, like any password that cannot match.
+        if (
+            stored.startswith("$2")
+            and len(password.encode(errors="surrogatepass")) > _BCRYPT_MAX_BYTES
+        ):
             # bcrypt sees only 72 bytes; the library refuses longer input rather than
             # truncate. A longer password cannot be the one that was hashed.
-            self._context.verify("x", self._dummy)
-            return False, None
+            return self._fail("x")
         try:
             ok, new_hash = self._context.verify_and_update(password, stored)
         except (ValueError, TypeError):
             # A corrupt or unknown hash format: fail the login, never raise a 500.
             return False, None
         return bool(ok), new_hash
+
+    def _fail(self, password: str) -> tuple[bool, None]:
+        # Spend a verification's time on the dummy hash, then fail. The library
+        # refuses some input outright (over 4096 bytes, or not encodable as UTF-8);
+        # that input fails all the same and must not turn a login into a 500.
+        with contextlib.suppress(ValueError, TypeError):
+            self._context.verify(password, self._dummy)
+        return False, None

@@ -1,0 +1,78 @@
+"""Fixtures every test layer may use.
+
+Framework-free on purpose: the tox ``core`` environment installs no web framework,
+and this file is loaded for every layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from authmw import Authenticator, PasswordHasher, Policy, Settings, Store
+from authmw.store.sql import SQLStore
+
+#: The password every seeded user has (long enough for the password policy).
+PASSWORD = "correct horse battery staple"
+
+#: The demo users: one per role of ``Policy.default()``, with teams for team checks.
+SEED_USERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "admin": (frozenset({"admin"}), frozenset({"ops"})),
+    "manager": (frozenset({"manager"}), frozenset({"sales"})),
+    "employee": (frozenset({"employee"}), frozenset({"sales", "support"})),
+}
+
+AuthenticatorFactory = Callable[..., Authenticator]
+
+
+@pytest.fixture(scope="session")
+def hasher() -> PasswordHasher:
+    """Argon2id at the smallest parameters it accepts.
+
+    Tests that are not about the hashing parameters should not pay ~50 ms per hash;
+    tests/core/test_passwords.py checks the real parameters.
+    """
+    return PasswordHasher(memory_cost=8, time_cost=1, parallelism=1)
+
+
+@pytest.fixture
+def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]:
+    """Build authenticators on real stores; every one is closed at teardown.
+
+    ``store`` is a SQLAlchemy URL (default: in-memory SQLite) or a ready store.
+    ``schema=True`` creates the tables and ``seed=True`` the users of :data:`SEED_USERS`.
+    """
+    made: list[Authenticator] = []
+
+    def make(
+        store: Store | str = "sqlite://",
+        *,
+        policy: Policy | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        schema: bool = True,
+        seed: bool = True,
+    ) -> Authenticator:
+        real_store = SQLStore(store) if isinstance(store, str) else store
+        auth = Authenticator(
+            real_store, policy=policy, settings=settings, passwords=hasher, clock=clock
+        )
+        made.append(auth)
+        if schema:
+            auth.store.create_schema()
+        if schema and seed:
+            for name, (roles, teams) in SEED_USERS.items():
+                auth.users.create(name, password=PASSWORD, roles=roles, teams=teams)
+        return auth
+
+    yield make
+    for auth in made:
+        auth.close()
+
+
+@pytest.fixture
+def authenticator(make_authenticator: AuthenticatorFactory) -> Authenticator:
+    """An authenticator on in-memory SQLite with the demo policy and the seeded users."""
+    return make_authenticator()

@@ -1,0 +1,1 @@
+"""Tests of the framework-neutral core: one module per core module."""

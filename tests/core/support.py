@@ -1,0 +1,182 @@
+"""Helpers shared by the core tests: real stores with a tally, a steppable clock."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from authmw import keys
+from authmw.authenticator import Authenticator
+from authmw.errors import AuthError
+from authmw.principal import Principal
+from authmw.store import ApiKey, KeyMatch, Store, User
+
+__all__ = ["CountingStore", "ManualClock", "Outcome", "outcome_of", "store_key"]
+
+
+class CountingStore:
+    """A real store that also notes each call it serves and the thread that made it.
+
+    Not a mock: every call goes to the wrapped store and returns what it returns.
+    Tests use the tally to prove the warm path makes no call at all and the async
+    driver makes its calls off the event loop's thread.
+    """
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+
+    def _note(self, name: str) -> None:
+        with self._lock:
+            self.calls.append((name, threading.get_ident()))
+
+    def count(self, name: str | None = None) -> int:
+        """How many calls (of method ``name``) the store has served."""
+        tally = Counter(n for n, _ in self.calls)
+        return sum(tally.values()) if name is None else tally[name]
+
+    def threads(self, name: str) -> set[int]:
+        """The thread idents that called method ``name``."""
+        return {t for n, t in self.calls if n == name}
+
+    def create_schema(self) -> None:
+        self._note("create_schema")
+        self.inner.create_schema()
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        password_hash: str | None,
+        roles: frozenset[str],
+        teams: frozenset[str],
+    ) -> User:
+        self._note("add_user")
+        return self.inner.add_user(username, password_hash=password_hash, roles=roles, teams=teams)
+
+    def get_user(self, username: str) -> User | None:
+        self._note("get_user")
+        return self.inner.get_user(username)
+
+    def list_users(self) -> Sequence[User]:
+        self._note("list_users")
+        return self.inner.list_users()
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        password_hash: str | None = None,
+        roles: frozenset[str] | None = None,
+        teams: frozenset[str] | None = None,
+        disabled: bool | None = None,
+        bump_epoch: bool = False,
+    ) -> User:
+        self._note("update_user")
+        return self.inner.update_user(
+            username,
+            password_hash=password_hash,
+            roles=roles,
+            teams=teams,
+            disabled=disabled,
+            bump_epoch=bump_epoch,
+        )
+
+    def add_key(self, key: ApiKey) -> ApiKey:
+        self._note("add_key")
+        return self.inner.add_key(key)
+
+    def find_key(self, key_id: str) -> KeyMatch | None:
+        self._note("find_key")
+        return self.inner.find_key(key_id)
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        self._note("get_key")
+        return self.inner.get_key(key_id)
+
+    def list_keys(self, *, owner: str | None = None, team: str | None = None) -> Sequence[ApiKey]:
+        self._note("list_keys")
+        return self.inner.list_keys(owner=owner, team=team)
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey:
+        self._note("revoke_key")
+        return self.inner.revoke_key(key_id, at)
+
+    def rotate_key(self, key_id: str, successor: ApiKey, old_expires_at: datetime) -> ApiKey:
+        self._note("rotate_key")
+        return self.inner.rotate_key(key_id, successor, old_expires_at)
+
+    def record_key_use(self, last_used: Mapping[str, datetime]) -> None:
+        self._note("record_key_use")
+        self.inner.record_key_use(last_used)
+
+    def close(self) -> None:
+        self._note("close")
+        self.inner.close()
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told to, for staleness-bound tests."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def store_key(
+    auth: Authenticator,
+    *,
+    owner: str | None = None,
+    team: str | None = None,
+    scopes: frozenset[str] | None = None,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+    secret_hash: str | None = None,
+    name: str = "direct",
+) -> str:
+    """Write a key record straight into the store (states the API cannot make on demand).
+
+    Returns the key string. ``secret_hash`` overrides the hash, to store a record
+    whose secret does not match the key handed back.
+    """
+    value, parsed = keys.generate(auth.settings.key_prefix)
+    auth.store.add_key(
+        ApiKey(
+            id=parsed.key_id,
+            name=name,
+            owner=owner,
+            team=team,
+            scopes=scopes,
+            created_at=datetime.now(UTC),
+            expires_at=expires_at,
+            revoked_at=revoked_at,
+            secret_hash=secret_hash if secret_hash is not None else keys.hash_secret(parsed),
+        )
+    )
+    return value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one authentication produced: a principal, or an error and its rendering."""
+
+    principal: Principal | None
+    error: type[AuthError] | None = None
+    rendered: tuple[int, tuple[tuple[str, str], ...], bytes] | None = None
+
+
+def outcome_of(error: AuthError | None, principal: Principal | None = None) -> Outcome:
+    """Build an :class:`Outcome` from what a driver returned or raised."""
+    if error is None:
+        return Outcome(principal)
+    r = error.render()
+    return Outcome(None, type(error), (r.status, r.headers, r.body))
