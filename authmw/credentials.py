@@ -86,7 +86,10 @@ def _parse_authorization(value: str) -> Credential | None:
         raise InvalidRequest(_TOO_LONG)
     value = value.strip(_OWS)
     scheme, sep, rest = value.partition(" ")
-    ours = _OUR_SCHEMES.get(scheme.lower())
+    # A scheme is an ASCII token (RFC 9110 section 11.1). Without this check
+    # str.lower() would map a look-alike such as the Kelvin sign (U+212A) onto
+    # "k", and "API\u212aEY" would be taken for our apikey scheme.
+    ours = _OUR_SCHEMES.get(scheme.lower()) if scheme.isascii() else None
     if ours is None:
         return None
     token = rest.lstrip(" ")
@@ -141,12 +144,42 @@ def from_asgi_headers(headers: Iterable[tuple[bytes, bytes]]) -> Credential | No
             api_key = value
     if authorization is None and api_key is None:
         return None
+    if len(authorization or b"") + len(api_key or b"") > _MEMO_MAX_LENGTH:
+        return _parse_raw(authorization, api_key)
+    raw = (authorization, api_key)
+    try:
+        credential = _memo.get(raw)
+    except TypeError:  # a lax server's bytearray is unhashable: parse it as it is
+        return _parse_raw(authorization, api_key)
+    if credential is None:
+        credential = _parse_raw(authorization, api_key)
+        # Keep only what one of our headers carried (not a foreign Authorization beside it).
+        if credential is not None and (authorization is None or credential.scheme != "x-api-key"):
+            if len(_memo) >= _MEMO_SIZE:
+                _memo.clear()
+            _memo[raw] = credential
+    return credential
+
+
+def _parse_raw(authorization: bytes | None, api_key: bytes | None) -> Credential | None:
     # latin-1 maps every byte to one character, so decoding never fails; a
     # non-ASCII byte then fails the b64token grammar and becomes a 400.
     return parse(
         authorization.decode("latin-1") if authorization is not None else None,
         api_key.decode("latin-1") if api_key is not None else None,
     )
+
+
+# An API sees the same few credentials again and again, and parsing one (the
+# grammar check, a frozen Credential) was the largest part of what the ASGI
+# middleware cost a warm request. The parse is a pure function of the raw bytes,
+# so from_asgi_headers remembers it for short values. Only results in one of our
+# schemes are kept: a malformed value raises and is parsed, and refused, anew
+# every time, and a foreign credential (Basic with a password) is never held.
+# Bounded: when full, the memo starts over, so junk can only cost a re-parse.
+_MEMO_SIZE = 1024
+_MEMO_MAX_LENGTH = 512
+_memo: dict[tuple[bytes | None, bytes | None], Credential] = {}
 
 
 def from_wsgi_environ(environ: Mapping[str, object]) -> Credential | None:

@@ -1,0 +1,4 @@
+"""The authmw benchmark (not a test).
+
+Run ``python bench/run.py [--quick]``; ``bench/README.md`` explains the numbers.
+"""

@@ -1,0 +1,363 @@
+"""Turn the measurements into ``docs/benchmarks.md`` (markdown) and ``docs/benchmarks.png``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bench.cold import ColdResult
+from bench.harness import Variant, median, paired_ratios, percentile
+from bench.warm import WarmResult
+
+__all__ = ["AsgiRow", "Targets", "asgi_rows", "machine_info", "render_chart", "render_markdown"]
+
+#: The issue's targets: throughput as a fraction of the bare app of the same framework.
+RATIO_TARGETS = {"Starlette": 0.80, "FastAPI": 0.92}
+WARM_TARGET_US = 3.0
+X = "\u00d7"  # the multiplication sign, spelled so that linters see no look-alike
+COLD_TARGET_US = 100.0
+
+
+@dataclass(frozen=True)
+class AsgiRow:
+    """One variant's summary."""
+
+    variant: Variant
+    median_us: float
+    overhead_us: float
+    ratio: float
+    ratio_p25: float
+    ratio_p75: float
+
+    @property
+    def per_second(self) -> float:
+        """Requests per second on one core at the median time."""
+        return 1e6 / self.median_us
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the run was asked to show, and how it was measured."""
+
+    mode: str
+    rounds: int
+    batch: int
+    n_keys: int
+    lookups: int
+    warm_number: int
+    warm_repeat: int
+    db_build_s: float
+
+
+def asgi_rows(variants: Sequence[Variant], samples: dict[str, list[float]]) -> list[AsgiRow]:
+    """Summarise per-round samples against each framework's bare variant."""
+    bare = {v.framework: v.key for v in variants if v.bare}
+    rows = []
+    for v in variants:
+        base = samples[bare[v.framework]]
+        ratios = paired_ratios(base, samples[v.key])
+        mid = median(samples[v.key])
+        rows.append(
+            AsgiRow(
+                v,
+                mid,
+                mid - median(base),
+                median(ratios),
+                percentile(ratios, 25),
+                percentile(ratios, 75),
+            )
+        )
+    return rows
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> list[tuple[str, str]]:
+    """Facts about the machine and the software measured (no local paths)."""
+    libs = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("authmw", "starlette", "fastapi", "sqlalchemy", "anyio", "pydantic")
+    )
+    return [
+        ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
+        ("CPU", f"{_cpu_model()}, {os.cpu_count()} logical CPUs"),
+        ("libraries", f"{libs}, SQLite {sqlite3.sqlite_version}"),
+        ("load average at the end", _load()),
+        ("process niceness", str(os.nice(0)) if hasattr(os, "nice") else "n/a"),
+    ]
+
+
+def _load() -> str:
+    # Other work on the machine is the largest source of noise; say how much there was.
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def _in_context_verification(breakdown: Sequence[AsgiRow]) -> dict[str, float]:
+    # The "parse" and "verify" steps of the breakdown: what the middleware's
+    # verification costs inside each framework, over a middleware that does nothing.
+    by = {(r.variant.framework, r.variant.name): r.overhead_us for r in breakdown}
+    return {
+        framework: by[(framework, "verify")] - by[(framework, "layer")]
+        for framework, name in by
+        if name == "verify"
+    }
+
+
+def _target_rows(
+    rows: Sequence[AsgiRow],
+    warm: Sequence[WarmResult],
+    cold: Sequence[ColdResult],
+    n_keys: int,
+    breakdown: Sequence[AsgiRow],
+) -> list[str]:
+    out = ["| target (from the issue) | measured | result |", "|---|---|---|"]
+    for row in rows:
+        if row.variant.authmw:
+            goal = RATIO_TARGETS[row.variant.framework]
+            out.append(
+                f"| {row.variant.framework} + authmw ({row.variant.name}) ≥ {goal:.2f} {X} bare "
+                f"| {row.ratio:.3f} {X} | {_verdict(row.ratio >= goal)} |"
+            )
+    verify = next(w for w in warm if w.note)
+    measured = [f"{verify.best_us:.2f} µs in a loop"]
+    worst = verify.best_us
+    for framework, cost in _in_context_verification(breakdown).items():
+        measured.append(f"{cost:.2f} µs inside {framework}")
+        worst = max(worst, cost)
+    out.append(
+        f"| warm verification (header parse + cached `authenticate`) ≤ {WARM_TARGET_US:g} µs "
+        f"| {'; '.join(measured)} | {_verdict(worst <= WARM_TARGET_US)} |"
+    )
+    first = cold[0]
+    out.append(
+        f"| cold verification, {n_keys:,} keys ≤ {COLD_TARGET_US:g} µs "
+        f"| p50 {first.p50_us:.0f} µs, p99 {first.p99_us:.0f} µs "
+        f"| p50 {_verdict(first.p50_us <= COLD_TARGET_US)}, "
+        f"p99 {_verdict(first.p99_us <= COLD_TARGET_US)} |"
+    )
+    return out
+
+
+def render_markdown(
+    rows: Sequence[AsgiRow],
+    warm: Sequence[WarmResult],
+    cold: Sequence[ColdResult],
+    targets: Targets,
+    *,
+    chart: str | None,
+    breakdown: Sequence[AsgiRow] = (),
+    breakdown_rounds: int = 0,
+) -> str:
+    """The whole report as markdown."""
+    lines = [
+        "# authmw benchmarks",
+        "",
+        f"Generated by `python bench/run.py{' --quick' if targets.mode == 'quick' else ''}` "
+        f"({targets.mode} run). What is measured and how to read it: `bench/README.md`. "
+        "Numbers are from one machine; compare ratios, not absolute times, across machines.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in machine_info()),
+        (
+            f"| method | {targets.rounds} interleaved rounds {X} {targets.batch} requests per "
+            "variant, in-process ASGI calls, one process |"
+        ),
+        "",
+        "## Targets",
+        "",
+        *_target_rows(rows, warm, cold, targets.n_keys, breakdown),
+        "",
+        "## Requests through the ASGI app, in-process",
+        "",
+        "`GET /reports` with a valid `X-API-Key`, answered with a small `JSONResponse`. "
+        f"{X} bare is the median over rounds of (bare time ÷ variant time) in the same round; "
+        "the range is its interquartile range.",
+        "",
+        "| framework | variant | protected by | µs/request | + µs vs bare | requests/s "
+        f"| {X} bare (IQR) |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        name = f"**{row.variant.name}**" if row.variant.authmw else row.variant.name
+        lines.append(
+            f"| {row.variant.framework} | {name} | {row.variant.description} "
+            f"| {_fmt(row.median_us)} | {_fmt(row.overhead_us)} | {_fmt(row.per_second, 0)} "
+            f"| {row.ratio:.3f} ({row.ratio_p25:.3f}-{row.ratio_p75:.3f}) |"
+        )
+    lines += [
+        "",
+        "## Warm verification (a key verified less than `cache_ttl` ago)",
+        "",
+        f"Timed directly, no framework: {targets.warm_repeat} repeats of "
+        f"{targets.warm_number:,} calls each. As with `timeit`, the best repeat is the figure to "
+        "go by (other work on the machine only ever adds time); the median shows the noise.",
+        "",
+        "| operation | µs/call (best) | µs/call (median) | |",
+        "|---|---:|---:|---|",
+        *(f"| {w.name} | {_fmt(w.median_us, 3)} | {_fmt(w.best_us, 3)} | {w.note} |" for w in warm),
+        "",
+        f"## Cold verification (cache miss), {targets.n_keys:,} keys in a SQLite file",
+        "",
+        "`cache_ttl=0`, random existing keys (personal keys of admins, so the owner join "
+        "is read too). "
+        + (
+            f"Database built in {targets.db_build_s:.0f} s this run."
+            if targets.db_build_s
+            else "Database reused from `bench/.cache/`."
+        ),
+        "",
+        "| operation | calls | p50 µs | p99 µs | mean µs | |",
+        "|---|---:|---:|---:|---:|---|",
+        *(
+            f"| {c.name} | {c.calls:,} | {_fmt(c.p50_us, 1)} | {_fmt(c.p99_us, 1)} "
+            f"| {_fmt(c.mean_us, 1)} | {c.note} |"
+            for c in cold
+        ),
+    ]
+    if breakdown:
+        lines += [
+            "",
+            "## Where authmw's time goes",
+            "",
+            "The middleware rebuilt in cumulative steps, each timed inside the app like the "
+            f"variants above ({breakdown_rounds} interleaved rounds of its own); a step's cost is "
+            "the difference to the row above. The last two rows are the real middleware and "
+            "decorator (`bench/breakdown.py`).",
+            "",
+            *_breakdown_lines(breakdown),
+        ]
+    if chart:
+        lines += ["", f"![Throughput relative to the bare app]({chart})"]
+    return "\n".join(lines) + "\n"
+
+
+def _breakdown_lines(rows: Sequence[AsgiRow]) -> list[str]:
+    frameworks = list(dict.fromkeys(r.variant.framework for r in rows))
+    names = list(dict.fromkeys(r.variant.name for r in rows))
+    by = {(r.variant.framework, r.variant.name): r for r in rows}
+    head = " | ".join(f"{f}: + µs vs bare (this step)" for f in frameworks)
+    lines = [
+        f"| step | what it adds | {head} |",
+        "|---|---|" + "---:|" * len(frameworks),
+    ]
+    previous = dict.fromkeys(frameworks, 0.0)
+    for name in names:
+        cells = []
+        for f in frameworks:
+            row = by[(f, name)]
+            cells.append(f"{row.overhead_us:.2f} ({row.overhead_us - previous[f]:+.2f})")
+            previous[f] = row.overhead_us
+        description = by[(frameworks[0], name)].variant.description
+        lines.append(f"| {name} | {description} | {' | '.join(cells)} |")
+    return lines
+
+
+def render_chart(rows: Sequence[AsgiRow], path: Path) -> None:
+    """Bar chart of throughput vs bare per framework, peers side by side, with the target lines."""
+    # Imported only now: matplotlib (and numpy) stay out of the process while it measures.
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
+    frameworks = list(dict.fromkeys(r.variant.framework for r in rows))
+    fig, axes = plt.subplots(
+        1,
+        len(frameworks),
+        figsize=(5.2 * len(frameworks), 4.2),
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, framework in zip(axes[0], frameworks, strict=True):
+        shown = [r for r in rows if r.variant.framework == framework and not r.variant.bare]
+        xs = list(range(len(shown)))
+        heights = [r.ratio for r in shown]
+        errors = [
+            [r.ratio - r.ratio_p25 for r in shown],
+            [r.ratio_p75 - r.ratio for r in shown],
+        ]
+        colors = ["#1f6feb" if r.variant.authmw else "#9aa4ae" for r in shown]
+        bars = ax.bar(xs, heights, color=colors, yerr=errors, capsize=3, width=0.65)
+        for bar, row in zip(bars, shown, strict=True):
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                0.03,
+                f"{row.ratio:.2f}",
+                color="white",
+                ha="center",
+                va="bottom",
+                fontsize=10,
+                fontweight="bold",
+            )
+        goal = RATIO_TARGETS[framework]
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.axhline(goal, color="#d1242f", linestyle="--", linewidth=1.2)
+        ax.legend(
+            handles=[
+                Patch(color="#1f6feb", label="authmw"),
+                Patch(color="#9aa4ae", label="peers"),
+                Line2D([], [], color="#d1242f", linestyle="--", label=f"target {goal:.2f}"),
+            ],
+            loc="upper center",
+            ncol=3,
+            fontsize=8,
+            frameon=False,
+        )
+        ax.set_xticks(xs, [r.variant.name for r in shown], rotation=15)
+        bare_us = next(
+            r.median_us for r in rows if r.variant.framework == framework and r.variant.bare
+        )
+        ax.set_title(f"{framework} (bare: {bare_us:.1f} µs/request)")
+        ax.set_ylim(0, 1.2)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"{X} bare app")
+    fig.suptitle(
+        "Throughput relative to the bare app, in-process ASGI (higher is better)", fontsize=11
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def python_version() -> str:
+    """The running Python, for the console header."""
+    return sys.version.split()[0]

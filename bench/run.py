@@ -1,0 +1,142 @@
+"""Run the authmw benchmark: ``python bench/run.py [--quick]`` (see ``bench/README.md``).
+
+Everything runs in this one process: the warm and cold verification timings,
+then the interleaved rounds over every ASGI variant. The report is printed as
+markdown; a full run also writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the ``bench`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.asgi_apps import (
+    fastapi_variants,
+    make_authenticator,
+    starlette_variants,
+)
+from bench.breakdown import breakdown_variants
+from bench.cold import ensure_database, measure_cold
+from bench.harness import interleaved, make_scope, request_status
+from bench.report import Targets, asgi_rows, render_chart, render_markdown
+from bench.warm import measure_warm
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+#: (rounds, batch, keys in the database, cold lookups, warm calls per repeat, warm repeats)
+FULL = (1000, 200, 1_000_000, 5000, 200_000, 15)
+QUICK = (60, 100, 100_000, 1000, 50_000, 5)
+MEASURED_KEYS = 2000
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run, under a minute")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds over the ASGI variants")
+    parser.add_argument("--batch", type=int, help="requests per variant per round")
+    parser.add_argument("--keys", type=int, help="keys in the cold-verification database")
+    parser.add_argument("--lookups", type=int, help="cold verifications timed")
+    parser.add_argument(
+        "--breakdown",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the middleware step by step (default: yes)",
+    )
+    parser.add_argument(
+        "--write",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write docs/benchmarks.md and .png (default: yes for a full run, no for --quick)",
+    )
+    args = parser.parse_args(argv)
+    rounds, batch, n_keys, lookups, warm_number, warm_repeat = QUICK if args.quick else FULL
+    rounds = args.rounds or rounds
+    batch = args.batch or batch
+    n_keys = args.keys or n_keys
+    lookups = args.lookups or lookups
+    write = (not args.quick) if args.write is None else args.write
+    started = time.perf_counter()
+
+    _log(f"cold database: {n_keys:,} keys (built once into bench/.cache/)")
+    path, keys, build_s = ensure_database(n_keys, min(MEASURED_KEYS, n_keys))
+    if build_s:
+        _log(f"built in {build_s:.1f} s")
+
+    _log("warm verification")
+    warm = measure_warm(number=warm_number, repeat=warm_repeat)
+    _log("cold verification")
+    cold = measure_cold(path, keys, lookups=lookups)
+    del keys
+    gc.collect()
+
+    auth, key = make_authenticator()
+    variants = starlette_variants(auth, key) + fastapi_variants(auth, key)
+    loop = asyncio.new_event_loop()
+    refused = make_scope("/reports", [(b"x-api-key", b"amk_notakey")])
+    for variant in variants:
+        # Every variant must let the key in, and the protected ones must turn a bad key away.
+        ok = request_status(variant.app, variant.scope, loop)
+        bad = request_status(variant.app, refused, loop)
+        if ok != 200 or (not variant.bare and bad not in (400, 401, 403)):
+            raise SystemExit(f"{variant.key}: answered {ok} to a good key and {bad} to a bad one")
+    _log(f"ASGI: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants")
+    samples = interleaved(variants, loop, rounds=rounds, batch=batch)
+    rows = asgi_rows(variants, samples)
+    breakdown_rows = []
+    breakdown_rounds = max(1, rounds // 3)
+    if args.breakdown:
+        steps = breakdown_variants(auth, variants[0].scope, variants[0].scope["path"])
+        for step in steps:
+            if request_status(step.app, step.scope, loop) != 200:
+                raise SystemExit(f"breakdown step {step.key} failed")
+        _log(f"breakdown: {breakdown_rounds} rounds x {batch} requests x {len(steps)} steps")
+        breakdown_rows = asgi_rows(
+            steps, interleaved(steps, loop, rounds=breakdown_rounds, batch=batch, seed=2)
+        )
+    loop.close()
+    auth.close()
+
+    targets = Targets(
+        mode="quick" if args.quick else "full",
+        rounds=rounds,
+        batch=batch,
+        n_keys=n_keys,
+        lookups=lookups,
+        warm_number=warm_number,
+        warm_repeat=warm_repeat,
+        db_build_s=build_s,
+    )
+    chart = "benchmarks.png" if write else None
+    markdown = render_markdown(
+        rows,
+        warm,
+        cold,
+        targets,
+        chart=chart,
+        breakdown=breakdown_rows,
+        breakdown_rounds=breakdown_rounds,
+    )
+    print(markdown)
+    if write:
+        DOCS.mkdir(exist_ok=True)
+        (DOCS / "benchmarks.md").write_text(markdown, encoding="utf-8")
+        render_chart(rows, DOCS / "benchmarks.png")
+        _log("wrote docs/benchmarks.md and docs/benchmarks.png")
+    _log(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
