@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
-from authmw import Authenticator, Principal, WeakPassword
+from authmw import Authenticator, InvalidRequest, Principal, WeakPassword
 from authmw_starlette import AuthMiddleware
 from authmw_starlette.fastapi import (
     CurrentPrincipal,
@@ -106,11 +106,12 @@ def change_password(
     user = auth.users.get(principal.subject)
     ok, _ = auth.passwords.verify(change.current_password, user.password_hash)
     if not ok:
-        raise HTTPException(status_code=400, detail="The current password is wrong.")
+        # Raised as an authmw error so the body has the same shape as every other refusal.
+        raise InvalidRequest("The current password is wrong.")
     try:
         auth.users.set_password(user.username, change.new_password)
     except WeakPassword as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+        raise InvalidRequest(f"The new password is too weak: {exc}.") from None
     # Changing the password ends the user's tokens, this one included.
     return {"status": "password changed; sign in again"}
 

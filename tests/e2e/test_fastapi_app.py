@@ -116,7 +116,10 @@ async def test_wrong_current_password(client: httpx.AsyncClient, auth: UserToken
         json={"current_password": "not-the-password", "new_password": NEW_PASSWORD},
     )
     assert response.status_code == 400
-    assert "current password" in response.json()["detail"]
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "The current password is wrong.",
+    }
     assert password_ok(auth, OLD_PASSWORD)
 
 
@@ -127,7 +130,8 @@ async def test_weak_new_password(client: httpx.AsyncClient, auth: UserTokens) ->
         json={"current_password": OLD_PASSWORD, "new_password": "short"},
     )
     assert response.status_code == 400
-    assert "at least 8 characters" in response.json()["detail"]
+    assert response.json()["error"] == "invalid_request"
+    assert "at least 8 characters" in response.json()["error_description"]
     assert "short" not in response.text.replace("at least", "")
     assert password_ok(auth, OLD_PASSWORD)
 
