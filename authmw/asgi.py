@@ -65,9 +65,12 @@ class AuthMiddleware:
             return
         principal: Principal | None = None
         error: AuthError | None = None
+        auth = self.authenticator
         try:
             credential = from_asgi_headers(scope["headers"])
-            principal = await self.authenticator.authenticate_async(credential)
+            principal = auth.lookup_cached(credential)
+            if principal is None and credential is not None:
+                principal = await auth.authenticate_async(credential)
         except AuthError as exc:
             error = exc
         state = scope.setdefault("state", {})
@@ -76,22 +79,18 @@ class AuthMiddleware:
         if principal is None and self.require_auth and _route_path(scope) not in self.public_paths:
             await self._refuse(error or MissingCredentials(), scope, send)
             return
-        token = _current.set(RequestAuth(self.authenticator, principal, error, scope))
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        token = _current.set(RequestAuth(auth, principal, error, scope))
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, send)
         except AuthError as exc:
-            if started:
-                # Too late for a 4xx: a second response start would break the
-                # protocol. Let the server see the error and drop the connection.
-                raise
-            await self._refuse(exc, scope, send)
+            try:
+                await self._refuse(exc, scope, send)
+            except Exception:
+                # The response had already started (an error raised mid-stream):
+                # the server refuses a second start. Re-raise the original error
+                # so the server logs it and drops the connection. Detecting this
+                # by wrapping ``send`` would tax every request for a case this rare.
+                raise exc from None
         finally:
             _current.reset(token)
 

@@ -195,6 +195,17 @@ class Authenticator:
 
     # -- drivers -----------------------------------------------------------------
 
+    def lookup_cached(self, credential: Credential | None) -> Principal | None:
+        """Return the principal of a credential verified within the staleness bound.
+
+        Never does I/O and never raises. ``None`` means "not in the cache": the
+        caller then verifies with :meth:`authenticate` or :meth:`authenticate_async`.
+        The ASGI middleware calls this first, so a warm request creates no coroutine.
+        """
+        if credential is None:
+            return None
+        return self._cached(credential.value, self._clock())
+
     def authenticate(self, credential: Credential | None) -> Principal | None:
         """Verify ``credential`` (blocking). ``None`` in, ``None`` out.
 

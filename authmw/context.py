@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from authmw.errors import AuthError, MissingCredentials
@@ -22,18 +21,32 @@ if TYPE_CHECKING:
 __all__ = ["RequestAuth", "current"]
 
 
-@dataclass(frozen=True, slots=True)
 class RequestAuth:
     """What the middleware found: a principal, or the error that stopped one.
 
     ``request`` is the ASGI scope or WSGI environ, so a plugin can read what its
     framework puts there (path parameters, for team-bound routes).
+
+    One is built for every request, so it is a plain slotted class: a frozen
+    dataclass costs several times as much to construct, on the hot path.
     """
 
-    authenticator: Authenticator
-    principal: Principal | None
-    error: AuthError | None
-    request: Mapping[str, Any]
+    __slots__ = ("authenticator", "error", "principal", "request")
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        principal: Principal | None,
+        error: AuthError | None,
+        request: Mapping[str, Any],
+    ) -> None:
+        self.authenticator = authenticator
+        self.principal = principal
+        self.error = error
+        self.request = request
+
+    def __repr__(self) -> str:
+        return f"RequestAuth(principal={self.principal!r}, error={self.error!r})"
 
     def require(
         self,

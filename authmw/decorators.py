@@ -69,10 +69,19 @@ class Requirement:
         return auth.require(roles=self.roles, scopes=self.scopes, kinds=self.kinds, team=team)
 
 
+_NO_PARAMS: Mapping[str, Any] = {}
+
+
+def _no_path_params(_auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _NO_PARAMS
+
+
 def guard(
     requirement: Requirement, path_params: PathParams
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Return a decorator that checks ``requirement`` before the view runs."""
+    # Only team-bound routes read path parameters; the others skip the lookup.
+    params = path_params if requirement.team_param is not None else _no_path_params
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(view):
@@ -80,7 +89,7 @@ def guard(
             @functools.wraps(view)
             async def async_view(*args: P.args, **kwargs: P.kwargs) -> Any:
                 auth = current()
-                requirement.check(auth, path_params(auth, kwargs))
+                requirement.check(auth, params(auth, kwargs))
                 return await view(*args, **kwargs)
 
             return async_view  # type: ignore[return-value]
@@ -88,7 +97,7 @@ def guard(
         @functools.wraps(view)
         def sync_view(*args: P.args, **kwargs: P.kwargs) -> R:
             auth = current()
-            requirement.check(auth, path_params(auth, kwargs))
+            requirement.check(auth, params(auth, kwargs))
             return view(*args, **kwargs)
 
         return sync_view

@@ -8,6 +8,7 @@ Anonymous requests pass unless ``require_auth=True``. An
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -61,13 +62,21 @@ class AuthMiddleware:
         try:
             return self.app(environ, start_response)
         except AuthError as exc:
-            return self._refuse(exc, start_response)
+            # PEP 3333: with exc_info, start_response replaces headers not yet sent
+            # and re-raises if they were, so a late error never garbles a response.
+            return self._refuse(exc, start_response, sys.exc_info())
         finally:
             # A streamed body is produced after this returns; decorators have run by then.
             _current.reset(token)
 
-    def _refuse(self, error: AuthError, start_response: Callable[..., Any]) -> list[bytes]:
+    def _refuse(
+        self, error: AuthError, start_response: Callable[..., Any], exc_info: Any = None
+    ) -> list[bytes]:
         rendered = error.render(self.authenticator.settings.realm)
         status = f"{rendered.status} {HTTPStatus(rendered.status).phrase}"
-        start_response(status, [*rendered.headers, ("Content-Length", str(len(rendered.body)))])
+        headers = [*rendered.headers, ("Content-Length", str(len(rendered.body)))]
+        if exc_info is None:
+            start_response(status, headers)
+        else:
+            start_response(status, headers, exc_info)
         return [rendered.body]

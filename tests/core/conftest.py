@@ -73,3 +73,23 @@ def sql_store(store_url: tuple[str, dict[str, object]]) -> Iterator[SQLStore]:
     store.create_schema()
     yield store
     store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLStore]:
+    """A :class:`SQLStore` on a SQLite file, for what only SQLite has (PRAGMAs, its planner)."""
+    store = SQLStore(sqlite_file_url(tmp_path))
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgres_store(postgres_schema: tuple[str, str]) -> Iterator[SQLStore]:
+    """A :class:`SQLStore` in this session's PostgreSQL schema, for what only PostgreSQL has."""
+    url, schema = postgres_schema
+    store = SQLStore(url, connect_args={"options": f"-csearch_path={schema}"})
+    store.create_schema()
+    yield store
+    metadata.drop_all(store.engine)
+    store.close()

@@ -119,6 +119,11 @@ def call(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
+        # As every ASGI server does, refuse a second response start.
+        if message["type"] == "http.response.start" and any(
+            m["type"] == "http.response.start" for m in sent
+        ):
+            raise RuntimeError("http.response.start sent twice")
         sent.append(message)
 
     asyncio.run(middleware(scope, receive, send))

@@ -74,19 +74,16 @@ def test_sql_store_is_a_store(sql_store: SQLStore) -> None:
     assert isinstance(sql_store, Store)
 
 
-def test_sqlite_file_runs_in_wal_mode(sql_store: SQLStore) -> None:
-    if sql_store.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
-    with sql_store.engine.connect() as conn:
+def test_sqlite_file_runs_in_wal_mode(sqlite_store: SQLStore) -> None:
+    with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
 
 
-def test_postgres_runs_in_its_own_schema(sql_store: SQLStore) -> None:
-    if sql_store.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
-    with sql_store.engine.connect() as conn:
+@pytest.mark.postgres
+def test_postgres_runs_in_its_own_schema(postgres_store: SQLStore) -> None:
+    with postgres_store.engine.connect() as conn:
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
     assert isinstance(schema, str)
     assert schema.startswith("authmw_test_")
@@ -301,9 +298,8 @@ def test_find_key_is_one_select(sql_store: SQLStore) -> None:
     assert seen[0].lstrip().upper().startswith("SELECT")
 
 
-def test_find_key_uses_the_primary_key_on_sqlite(sql_store: SQLStore) -> None:
-    if sql_store.engine.dialect.name != "sqlite":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+def test_find_key_uses_the_primary_key_on_sqlite(sqlite_store: SQLStore) -> None:
+    sql_store = sqlite_store
     add_admin(sql_store)
     key = new_key(owner="alice")
     sql_store.add_key(key)
@@ -320,9 +316,9 @@ def test_find_key_uses_the_primary_key_on_sqlite(sql_store: SQLStore) -> None:
     assert any(d.startswith("SEARCH owner USING INTEGER PRIMARY KEY") for d in details), details
 
 
-def test_find_key_can_use_the_primary_key_on_postgres(sql_store: SQLStore) -> None:
-    if sql_store.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
+@pytest.mark.postgres
+def test_find_key_can_use_the_primary_key_on_postgres(postgres_store: SQLStore) -> None:
+    sql_store = postgres_store
     add_admin(sql_store)
     key = new_key(owner="alice")
     sql_store.add_key(key)

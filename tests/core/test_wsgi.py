@@ -295,3 +295,28 @@ def test_realm_comes_from_the_settings(make_authenticator: AuthenticatorFactory)
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="billing", apikey realm="billing"'
     )
+
+
+def test_an_error_after_start_response_goes_through_exc_info(
+    authenticator: Authenticator, keys: dict[str, str]
+) -> None:
+    # PEP 3333: a second start_response must carry exc_info, so the server can
+    # replace unsent headers or re-raise when they are already on the wire.
+    def late(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        raise InsufficientScope(frozenset({"late"}))
+
+    calls: list[tuple[str, Any]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        calls.append((status, exc_info))
+        return lambda data: None
+
+    middleware = AuthMiddleware(late, authenticator)
+    environ = {"PATH_INFO": "/late", "REQUEST_METHOD": "GET", "HTTP_X_API_KEY": keys["admin"]}
+    body = middleware(environ, start_response)
+    assert [status for status, _ in calls] == ["200 OK", "403 Forbidden"]
+    assert calls[0][1] is None
+    assert calls[1][1] is not None
+    assert isinstance(calls[1][1][1], InsufficientScope)
+    assert json.loads(b"".join(body))["error"] == "insufficient_scope"

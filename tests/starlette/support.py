@@ -161,6 +161,11 @@ async def drive(
         return dict(disconnect)
 
     async def send(message: Message) -> None:
+        # Like every ASGI server: a second response start is a protocol error.
+        if message["type"] == "http.response.start" and any(
+            m["type"] == "http.response.start" for m in out
+        ):
+            raise RuntimeError("Unexpected ASGI message 'http.response.start' sent twice")
         out.append(dict(message))
 
     await asyncio.wait_for(app(scope, receive, send), timeout=10)
