@@ -291,6 +291,14 @@ class ApiKeys:
             raise ValueError("grace must not be negative")
         old = self.get(key_id)
         now = datetime.now(UTC)
+        if old.replaced_by is None and old.status(now) == "expired":
+            # Rotating would revive a key that has already lapsed: create a new one instead.
+            raise Conflict(f"key {key_id!r} has expired; create a new key instead")
+        # The successor must be one the owner may still hold (not disabled, still
+        # a top role in global mode), or rotation would mint a key that never works.
+        self._check(
+            name=old.name, owner=old.owner, team=old.team, scopes=old.scopes, expires_in=None
+        )
         lifetime = None if old.expires_at is None else old.expires_at - old.created_at
         issued = self._new(
             name=old.name,

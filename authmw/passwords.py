@@ -35,7 +35,18 @@ def check_password(password: str) -> str:
         raise WeakPassword(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+    if not _encodable(password):
+        # A lone surrogate (JSON can carry one) has no UTF-8 form to hash.
+        raise WeakPassword("a password must be valid Unicode text")
     return password
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class PasswordHasher:

@@ -529,6 +529,26 @@ def test_rotating_twice_or_a_revoked_key_is_a_conflict(authenticator: Authentica
     assert len(authenticator.keys.list(owner="admin")) == 2
 
 
+def test_an_expired_key_cannot_be_rotated_back_to_life(authenticator: Authenticator) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    value = store_key(authenticator, team="sales", expires_at=past)
+    key_id = parse(value).key_id
+    with pytest.raises(Conflict, match="expired"):
+        authenticator.keys.rotate(key_id)
+    assert [k.id for k in authenticator.keys.list(team="sales")] == [key_id]
+
+
+def test_rotation_rechecks_the_owner_standing(authenticator: Authenticator) -> None:
+    old = authenticator.keys.create(name="ci", owner="admin")
+    authenticator.users.set_roles("admin", ["manager"])
+    with pytest.raises(ValueError, match="only a user with role admin"):
+        authenticator.keys.rotate(old.record.id)
+    authenticator.users.disable("admin")
+    with pytest.raises(ValueError, match="disabled"):
+        authenticator.keys.rotate(old.record.id)
+    assert len(authenticator.keys.list(owner="admin")) == 1
+
+
 def test_rotate_validates_its_input(authenticator: Authenticator) -> None:
     old = authenticator.keys.create(name="ci", owner="admin")
     with pytest.raises(ValueError, match="grace"):

@@ -163,8 +163,8 @@ def test_policy_accepts(password: str) -> None:
 
 @pytest.mark.parametrize(
     "password",
-    ["", "x" * (MIN_PASSWORD_LENGTH - 1), "x" * (MAX_PASSWORD_LENGTH + 1)],
-    ids=["empty", "7", "1025"],
+    ["", "x" * (MIN_PASSWORD_LENGTH - 1), "x" * (MAX_PASSWORD_LENGTH + 1), "long enough\ud800"],
+    ids=["empty", "7", "1025", "lone-surrogate"],
 )
 def test_policy_refuses(password: str) -> None:
     with pytest.raises(WeakPassword):
