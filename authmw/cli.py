@@ -574,8 +574,11 @@ def keys_rotate(state: _State, *, key_id: str, grace: timedelta | None, as_json:
 # -- demo -------------------------------------------------------------------------------
 
 #: Frameworks with a demo app in authmw_examples.
-FRAMEWORKS = ("fastapi",)
-_FRAMEWORK_MODULES = {"fastapi": {"fastapi", "starlette", "uvicorn", "pydantic"}}
+FRAMEWORKS = tuple(demo_module.SERVERS)
+_FRAMEWORK_MODULES = {
+    "fastapi": {"fastapi", "starlette", "uvicorn", "pydantic"},
+    "flask": {"flask", "werkzeug", "waitress", "asgiref"},
+}
 
 
 @main.command()
@@ -601,4 +604,4 @@ def demo(state: _State, *, framework: str, host: str, port: int) -> None:
     auth = state.authenticator(create=True)
     seeded = demo_module.prepare(auth, state.url)
     click.echo(demo_module.banner(auth, seeded, framework=framework, host=host, port=port))
-    demo_module.serve(create_app(auth), host=host, port=port)
+    demo_module.serve(create_app(auth), framework=framework, host=host, port=port)

@@ -34,6 +34,7 @@ from authmw.store import Conflict
 
 __all__ = [
     "KEYS",
+    "SERVERS",
     "USERS",
     "AppFactory",
     "Demo",
@@ -265,21 +266,30 @@ def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: 
     return "\n".join(lines)
 
 
+#: The server each demo runs on: uvicorn for the ASGI app, waitress for the WSGI ones.
+SERVERS = {"fastapi": "uvicorn", "flask": "waitress"}
+
+
 def load_app(framework: str) -> AppFactory:
     """Import ``create_app`` of the example app of ``framework`` from ``authmw_examples``.
 
     Raises ``ModuleNotFoundError`` when the framework's extra is not installed;
     the server is imported here too, so that shows before anything is seeded.
     """
-    importlib.import_module("uvicorn")
+    importlib.import_module(SERVERS[framework])
     # The wheel carries the repository's examples/ directory as authmw_examples.
     module = importlib.import_module(f"authmw_examples.{framework}_app.app")
     factory: AppFactory = module.create_app
     return factory
 
 
-def serve(app: Any, *, host: str, port: int) -> None:
-    """Serve an ASGI app with uvicorn until interrupted."""
-    import uvicorn  # noqa: PLC0415 - an optional dependency (the fastapi extra)
+def serve(app: Any, *, framework: str, host: str, port: int) -> None:
+    """Serve the demo app of ``framework`` on a production-grade server until interrupted."""
+    if SERVERS[framework] == "uvicorn":
+        import uvicorn  # noqa: PLC0415 - an optional dependency (the fastapi extra)
 
-    uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port)
+    else:
+        import waitress  # noqa: PLC0415 - an optional dependency (the flask extra)
+
+        waitress.serve(app, host=host, port=port)

@@ -79,8 +79,9 @@ def free_port() -> int:
 class DemoServer:
     """One ``authmw demo`` process on a database in ``directory``."""
 
-    def __init__(self, directory: Path, name: str = "demo.db") -> None:
+    def __init__(self, directory: Path, name: str = "demo.db", framework: str = "fastapi") -> None:
         self.directory = directory
+        self.framework = framework
         self.db_path = directory / name
         self.url = f"sqlite:///{self.db_path}"
         self.credentials_file = directory / f"{name}.demo.json"
@@ -111,7 +112,9 @@ class DemoServer:
                 log.write(f"--- start {self._starts} on port {self.port}\n".encode())
                 log.flush()
                 self.process = subprocess.Popen(
-                    authmw_command(self.url, "demo", "--port", str(self.port)),
+                    authmw_command(
+                        self.url, "demo", "--framework", self.framework, "--port", str(self.port)
+                    ),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=self.directory,

@@ -1,0 +1,1 @@
+"""Tests of the Flask plugin, on real Flask apps driven by Flask's test client."""
