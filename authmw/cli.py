@@ -578,6 +578,7 @@ FRAMEWORKS = tuple(demo_module.SERVERS)
 _FRAMEWORK_MODULES = {
     "fastapi": {"fastapi", "starlette", "uvicorn", "pydantic"},
     "flask": {"flask", "werkzeug", "waitress", "asgiref"},
+    "django": {"django", "rest_framework", "waitress", "asgiref"},
 }
 
 

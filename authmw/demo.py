@@ -222,7 +222,10 @@ def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: 
     base = base_url(host, port)
     db = _safe_url(demo.url)
     where = f"kept in {demo.path}" if demo.path is not None else "in-memory database: not kept"
-    lines = [f"authmw demo ({framework}) on {base}  -  API docs: {base}/docs", f"Database: {db}"]
+    title = f"authmw demo ({framework}) on {base}"
+    if framework == "fastapi":  # only FastAPI serves interactive API docs
+        title += f"  -  API docs: {base}/docs"
+    lines = [title, f"Database: {db}"]
     people = []
     for user in auth.users.list():
         state = " [disabled]" if user.disabled else ""
@@ -267,7 +270,7 @@ def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: 
 
 
 #: The server each demo runs on: uvicorn for the ASGI app, waitress for the WSGI ones.
-SERVERS = {"fastapi": "uvicorn", "flask": "waitress"}
+SERVERS = {"fastapi": "uvicorn", "flask": "waitress", "django": "waitress"}
 
 
 def load_app(framework: str) -> AppFactory:
@@ -290,6 +293,6 @@ def serve(app: Any, *, framework: str, host: str, port: int) -> None:
 
         uvicorn.run(app, host=host, port=port)
     else:
-        import waitress  # noqa: PLC0415 - an optional dependency (the flask extra)
+        import waitress  # noqa: PLC0415 - an optional dependency (flask and django extras)
 
         waitress.serve(app, host=host, port=port)

@@ -1,0 +1,1 @@
+"""The authmw demo API on Django."""

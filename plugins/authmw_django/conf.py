@@ -1,0 +1,132 @@
+"""``settings.AUTHMW``: read once, lazily, and rebuilt when the setting is replaced.
+
+=====================  ==========================================================
+``AUTHENTICATOR``      an :class:`~authmw.Authenticator`, or a dotted path to one
+                       or to a factory returning one
+``DATABASE_URL``       without ``AUTHENTICATOR``: the database, as the CLI takes it
+                       (default: ``AUTHMW_DATABASE_URL``, else the embedded SQLite)
+``POLICY``             without ``AUTHENTICATOR``: a :class:`~authmw.Policy`, or
+                       ``"module:attribute"`` (default: ``AUTHMW_POLICY``, else the demo roles)
+``REQUIRE_AUTH``       refuse anonymous requests on every path not public (default ``False``)
+``PUBLIC_PATHS``       paths open without a credential when ``REQUIRE_AUTH`` is on;
+                       a trailing ``*`` makes a prefix (``"/static/*"``)
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from authmw._paths import PublicPaths
+from authmw.authenticator import Authenticator
+from authmw.config import Settings, database_url, load_policy, secret_keys
+from authmw.policy import Policy
+
+__all__ = ["Config", "get_authenticator", "get_config"]
+
+_KEYS = frozenset({"AUTHENTICATOR", "DATABASE_URL", "POLICY", "REQUIRE_AUTH", "PUBLIC_PATHS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """``settings.AUTHMW`` resolved: the authenticator and the middleware's options."""
+
+    authenticator: Authenticator
+    require_auth: bool
+    public_paths: PublicPaths
+    #: Where the authenticator's database is, when the settings name it (for the command).
+    database_url: str | None
+    #: The policy spec to hand the CLI, when the settings name one as text.
+    policy_spec: str | None
+    #: Built here from ``DATABASE_URL`` (so closed here when replaced), not handed in.
+    owned: bool
+
+
+_lock = threading.Lock()
+# The settings value a Config was built from, and the Config. Compared by identity
+# on every request: reassigning ``settings.AUTHMW`` (or ``override_settings`` in a
+# test) builds a new one, and reading an attribute of LazySettings is a dict hit.
+_cache: tuple[object, Config] | None = None
+
+
+def get_config() -> Config:
+    """Return the resolved ``settings.AUTHMW``, building it on first use (thread-safe)."""
+    global _cache  # noqa: PLW0603 - the one process-wide cache of a process-wide setting
+    source = getattr(settings, "AUTHMW", None)
+    cached = _cache
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    with _lock:
+        cached = _cache
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        config = _build(source)
+        if cached is not None and cached[1].owned:
+            cached[1].authenticator.close()
+        _cache = (source, config)
+        return config
+
+
+def get_authenticator() -> Authenticator:
+    """Return the authenticator of ``settings.AUTHMW`` (for views that manage accounts)."""
+    return get_config().authenticator
+
+
+def _build(source: object) -> Config:
+    options: Mapping[str, Any] = {} if source is None else _check(source)
+    policy = options.get("POLICY")
+    if policy is not None and not isinstance(policy, Policy | str):
+        raise ImproperlyConfigured("AUTHMW['POLICY'] is a Policy or 'module:attribute'")
+    url = options.get("DATABASE_URL")
+    spec = options.get("AUTHENTICATOR")
+    owned = spec is None
+    if spec is None:
+        resolved = database_url(url)
+        authenticator = Authenticator.from_url(
+            resolved,
+            policy=policy if isinstance(policy, Policy) else load_policy(policy),
+            settings=Settings(secret_keys=secret_keys(resolved)),
+        )
+    else:
+        authenticator = _load_authenticator(spec)
+    try:
+        public_paths = PublicPaths(options.get("PUBLIC_PATHS", ()))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"AUTHMW['PUBLIC_PATHS']: {exc}") from None
+    return Config(
+        authenticator=authenticator,
+        require_auth=bool(options.get("REQUIRE_AUTH", False)),
+        public_paths=public_paths,
+        database_url=url,
+        policy_spec=policy if isinstance(policy, str) else None,
+        owned=owned,
+    )
+
+
+def _check(source: object) -> Mapping[str, Any]:
+    if not isinstance(source, Mapping):
+        raise ImproperlyConfigured("settings.AUTHMW must be a dict")
+    unknown = set(source) - _KEYS
+    if unknown:
+        # A typo ("REQUIRE_AUTHENTICATION") must not silently leave routes open.
+        raise ImproperlyConfigured(f"unknown AUTHMW setting(s): {', '.join(sorted(unknown))}")
+    return source
+
+
+def _load_authenticator(spec: object) -> Authenticator:
+    value = import_string(spec) if isinstance(spec, str) else spec
+    if callable(value) and not isinstance(value, Authenticator):
+        value = value()
+    if not isinstance(value, Authenticator):
+        raise ImproperlyConfigured(
+            "AUTHMW['AUTHENTICATOR'] must be an authmw Authenticator, "
+            "or a dotted path to one or to a function returning one"
+        )
+    return value

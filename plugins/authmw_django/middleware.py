@@ -1,0 +1,127 @@
+"""Django middleware: resolve the credential, put the principal on the request.
+
+Add ``"authmw_django.AuthMiddleware"`` to ``settings.MIDDLEWARE``. Every request
+then carries ``request.principal`` (``None`` when anonymous), the same value as
+``request.state.principal`` in every authmw framework, and ``request.authmw``,
+the :class:`~authmw.context.RequestAuth` the decorators and DRF classes check.
+
+It runs sync under WSGI and async under ASGI (Django picks the mode from its
+neighbours): the same flow of the core, driven by ``authenticate()`` or
+``authenticate_async()``. An :class:`~authmw.errors.AuthError` raised by a view
+(a decorator, a DRF permission, the view itself) is rendered by
+:meth:`AuthMiddleware.process_exception`, byte for byte as the WSGI and ASGI
+middlewares render it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from authmw.context import RequestAuth, _current
+from authmw.credentials import Credential, parse
+from authmw.errors import AuthError, MissingCredentials
+from authmw.principal import Principal
+from authmw_django.conf import Config, get_config
+
+__all__ = ["AuthMiddleware", "render_error"]
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+def render_error(error: AuthError, realm: str) -> HttpResponse:
+    """Copy the core's rendering of ``error`` into an ``HttpResponse``.
+
+    The core puts every challenge into one ``WWW-Authenticate`` header, so a
+    Django response, which holds one value per header name, carries it whole.
+    """
+    rendered = error.render(realm)
+    headers = dict(rendered.headers)
+    headers["Content-Length"] = str(len(rendered.body))
+    return HttpResponse(rendered.body, status=rendered.status, headers=headers)
+
+
+def _credential(request: HttpRequest) -> Credential | None:
+    return parse(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+
+
+class AuthMiddleware:
+    """Authenticate every request; sync or async, as the middleware chain around it is."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            # Django awaits an async-mode middleware only if it looks like a coroutine function.
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        """Handle one request (returns a coroutine in async mode)."""
+        if self.async_mode:
+            return self._acall(request)
+        config = get_config()
+        principal: Principal | None = None
+        error: AuthError | None = None
+        try:
+            principal = config.authenticator.authenticate(_credential(request))
+        except AuthError as exc:
+            error = exc
+        refusal = _record(request, config, principal, error)
+        if refusal is not None:
+            return refusal
+        token = _current.set(request.authmw)
+        try:
+            return self.get_response(request)
+        finally:
+            _current.reset(token)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        config = get_config()
+        principal: Principal | None = None
+        error: AuthError | None = None
+        try:
+            principal = await config.authenticator.authenticate_async(_credential(request))
+        except AuthError as exc:
+            error = exc
+        refusal = _record(request, config, principal, error)
+        if refusal is not None:
+            return refusal
+        token = _current.set(request.authmw)
+        try:
+            response: HttpResponseBase = await self.get_response(request)
+            return response
+        finally:
+            _current.reset(token)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Render an ``AuthError`` a view raised; leave every other exception to Django."""
+        if not isinstance(exception, AuthError):
+            return None
+        return render_error(exception, get_config().authenticator.settings.realm)
+
+
+def _record(
+    request: HttpRequest, config: Config, principal: Principal | None, error: AuthError | None
+) -> HttpResponse | None:
+    """Put the result on the request; return the refusal ``REQUIRE_AUTH`` calls for, if any."""
+    request.principal = principal
+    request.auth_error = error
+    # A WSGI environ under WSGI, Django's own META under ASGI: a mapping either way.
+    request.authmw = RequestAuth(config.authenticator, principal, error, request.META)
+    state = getattr(request, "state", None)
+    if state is None:
+        request.state = state = SimpleNamespace()
+    state.principal = principal
+    state.auth_error = error
+    # path_info is the path the URL resolver matches: without the SCRIPT_NAME prefix.
+    if principal is None and config.require_auth and request.path_info not in config.public_paths:
+        return render_error(error or MissingCredentials(), config.authenticator.settings.realm)
+    return None

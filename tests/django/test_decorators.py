@@ -1,0 +1,44 @@
+"""The decorators themselves: view kinds, URL kwargs, and a missing middleware."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
+
+from authmw.authenticator import Authenticator
+from authmw.context import RequestAuth, _current
+from authmw.store.sql import SQLStore
+from authmw_django import requires_auth, requires_team
+from tests.django.views import VARIANTS
+
+
+def test_async_views_stay_coroutine_functions() -> None:
+    assert inspect.iscoroutinefunction(VARIANTS["async"]["me"])
+    assert not inspect.iscoroutinefunction(VARIANTS["function"]["me"])
+
+
+def test_without_the_middleware_a_guarded_view_fails_loudly() -> None:
+    @requires_auth()
+    def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
+
+    with pytest.raises(RuntimeError, match="middleware"):
+        view(RequestFactory().get("/"))
+
+
+def test_a_team_route_needs_its_url_kwarg() -> None:
+    @requires_team("org")
+    def view(request: HttpRequest, team: str) -> HttpResponse:
+        return HttpResponse()
+
+    auth = Authenticator(SQLStore("sqlite://"))
+    token = _current.set(RequestAuth(auth, None, None, {}))
+    try:
+        with pytest.raises(LookupError, match="'org'"):
+            view(RequestFactory().get("/"), team="blue")
+    finally:
+        _current.reset(token)
+        auth.close()
