@@ -9,6 +9,7 @@ view stays a coroutine function and frameworks keep awaiting it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Collection, Mapping
@@ -84,6 +85,17 @@ def guard(
     params = path_params if requirement.team_param is not None else _no_path_params
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        wrapped = _decorate(view)
+        # Frameworks that read signatures (FastAPI) resolve string annotations
+        # against the wrapper's module, not the view's; older FastAPI releases then
+        # see unresolved names. Hand them the view's signature, evaluated where the
+        # view was written.
+        # A forward reference not defined yet raises: then keep the lazy signature.
+        with contextlib.suppress(NameError, TypeError, ValueError):
+            wrapped.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        return wrapped
+
+    def _decorate(view: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)

@@ -11,14 +11,16 @@ middleware unchanged. The dependency itself reads the principal the middleware
 resolved; it never parses a header a second time.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: FastAPI reads these signatures at
+# runtime, and releases before 0.116 cannot resolve string annotations on a callable
+# instance such as ``Requires``.
 
 from collections.abc import Collection
 from typing import Annotated
 
 from fastapi import Depends, Security
 from fastapi.requests import HTTPConnection
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from authmw.context import current
 from authmw.decorators import Requirement
@@ -35,15 +37,35 @@ __all__ = [
     "bearer_scheme",
 ]
 
+
+class _ApiKeyScheme(APIKeyHeader):
+    """Declares the ``X-API-Key`` scheme in OpenAPI; reads nothing.
+
+    The middleware has already parsed the credential, with the one parser. This
+    also takes an ``HTTPConnection`` where FastAPI's own classes want a
+    ``Request``, which older FastAPI releases cannot supply on WebSocket routes.
+    """
+
+    async def __call__(self, connection: HTTPConnection) -> None:
+        """Contribute nothing at request time: the scheme is documentation."""
+
+
+class _BearerScheme(HTTPBearer):
+    """Declares the HTTP bearer scheme in OpenAPI; reads nothing (see ``_ApiKeyScheme``)."""
+
+    async def __call__(self, connection: HTTPConnection) -> None:
+        """Contribute nothing at request time: the scheme is documentation."""
+
+
 #: OpenAPI scheme for ``X-API-Key: <key>``.
-api_key_scheme = APIKeyHeader(
+api_key_scheme = _ApiKeyScheme(
     name="X-API-Key",
     scheme_name="ApiKey",
     description="An authmw API key.",
     auto_error=False,
 )
 #: OpenAPI scheme for ``Authorization: Bearer <key or token>``.
-bearer_scheme = HTTPBearer(
+bearer_scheme = _BearerScheme(
     scheme_name="Bearer",
     description="An authmw API key or access token.",
     auto_error=False,
@@ -64,8 +86,8 @@ class Requires:
         # HTTPConnection, not Request: FastAPI fills a Request parameter only on
         # HTTP routes, and these dependencies guard WebSocket routes too.
         connection: HTTPConnection,
-        _api_key: Annotated[str | None, Security(api_key_scheme)] = None,
-        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
+        _api_key: Annotated[None, Security(api_key_scheme)] = None,
+        _bearer: Annotated[None, Security(bearer_scheme)] = None,
     ) -> Principal:
         """Check the requirement against the principal the middleware resolved."""
         return self.requirement.check(current(), connection.path_params)

@@ -63,7 +63,8 @@ def test_async_view_stays_a_coroutine_function_with_its_metadata() -> None:
     assert guarded.__name__ == "view"
     assert guarded.__doc__ == "Docstring of the view."
     assert guarded.__wrapped__ is view  # type: ignore[attr-defined]
-    assert inspect.signature(guarded) == inspect.signature(view)
+    # Resolved where the view was written, so frameworks that read it never see strings.
+    assert inspect.signature(guarded) == inspect.signature(view, eval_str=True)
 
 
 def test_sync_view_stays_sync() -> None:
@@ -72,7 +73,8 @@ def test_sync_view_stays_sync() -> None:
 
     guarded = requires_scope("appointments:read")(view)
     assert not inspect.iscoroutinefunction(guarded)
-    assert inspect.signature(guarded) == inspect.signature(view)
+    # Resolved where the view was written, so frameworks that read it never see strings.
+    assert inspect.signature(guarded) == inspect.signature(view, eval_str=True)
 
 
 def test_decorated_views_keep_their_static_types() -> None:
@@ -306,6 +308,11 @@ class Tag(BaseHTTPMiddleware):
         return response
 
 
+# Starlette 0.40's BaseHTTPMiddleware leaves a memory stream unclosed (fixed in
+# later releases); that warning is Starlette's, not ours, so only it is ignored.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*MemoryObjectReceiveStream:pytest.PytestUnraisableExceptionWarning"
+)
 @pytest.mark.parametrize("order", ["auth-outside", "auth-inside"])
 async def test_base_http_middleware_on_either_side(
     auth: Authenticator,

@@ -380,8 +380,14 @@ async def test_auth_error_after_response_started_is_not_a_second_response(
     # error (and drop the connection), never send a second response start.
     scope = http_scope("/stream", [(b"x-api-key", keys["admin"].encode())])
     sent: list[Message] = []
-    with pytest.raises(InsufficientScope):
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - checked just below
         await drive(make_app(auth), scope, [{"type": "http.request", "body": b""}], sent)
+    # Starlette before 0.41 wraps an error of a streamed body in an ExceptionGroup.
+    error = caught.value
+    if isinstance(error, BaseExceptionGroup):
+        assert error.subgroup(InsufficientScope) is not None, error
+    else:
+        assert isinstance(error, InsufficientScope), error
     starts = [m for m in sent if m["type"] == "http.response.start"]
     assert [m["status"] for m in starts] == [200]
 

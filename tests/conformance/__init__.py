@@ -1,0 +1,1 @@
+"""The cross-framework conformance suite: one scenario table, three demo apps, identical answers."""
