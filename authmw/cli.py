@@ -30,7 +30,7 @@ from authmw import demo as demo_module
 from authmw.authenticator import Authenticator
 from authmw.store import ApiKey, Conflict, NotFound, User
 
-__all__ = ["key_json", "main", "parse_duration", "user_json"]
+__all__ = ["CommandGroup", "CommandState", "key_json", "main", "parse_duration", "user_json"]
 
 # -- durations -----------------------------------------------------------------------
 
@@ -147,11 +147,22 @@ def _safe_url(url: str) -> str:
 
 
 @dataclass
-class _State:
-    """What the group option resolved, and the authenticator built from it on first use."""
+class CommandState:
+    """The context object of the ``authmw`` commands: a database URL and its authenticator.
+
+    The CLI builds the authenticator from ``url`` on first use. A framework plugin
+    that mounts these commands on its own CLI (``flask authmw``) passes the app's
+    own ``app_authenticator`` instead, so the commands act on the app's store, policy
+    and cache, and a revocation takes effect in that process at once. An
+    authenticator passed in belongs to its owner and is not closed here.
+    """
 
     url: str
-    _auth: Authenticator | None = None
+    app_authenticator: Authenticator | None = None
+
+    def __post_init__(self) -> None:
+        self._auth = self.app_authenticator
+        self._owned = self.app_authenticator is None
 
     def authenticator(self, *, create: bool = False) -> Authenticator:
         """Build the authenticator; ``create`` allows a new database and signing secret."""
@@ -192,7 +203,7 @@ class _State:
 
     def close(self) -> None:
         """Release the database connections, after writing pending key usage."""
-        if self._auth is not None:
+        if self._auth is not None and self._owned:
             self._auth.close()
 
 
@@ -217,7 +228,7 @@ def _friendly_errors(ctx: click.Context) -> Iterator[None]:
     except (NotFound, Conflict, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except sa_exc.DBAPIError as exc:
-        state = ctx.find_object(_State)
+        state = ctx.find_object(CommandState)
         if state is not None and state.schema_missing():
             raise click.ClickException(
                 "the database has no authmw tables; run `authmw init` first"
@@ -227,8 +238,8 @@ def _friendly_errors(ctx: click.Context) -> Iterator[None]:
         raise click.ClickException(f"database error: {reason}") from None
 
 
-class _Group(click.Group):
-    """The root group: every subcommand runs inside :func:`_friendly_errors`."""
+class CommandGroup(click.Group):
+    """A group whose subcommands report expected errors as one ``Error: ...`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the chosen subcommand, translating expected errors."""
@@ -271,7 +282,7 @@ password_option = click.option(
 # -- the command ------------------------------------------------------------------------
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     "url",
@@ -286,7 +297,7 @@ password_option = click.option(
 @click.pass_context
 def main(ctx: click.Context, url: str) -> None:
     """Manage authmw users and API keys, and run the demo API."""
-    state = _State(url)
+    state = CommandState(url)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -294,7 +305,7 @@ def main(ctx: click.Context, url: str) -> None:
 @main.command()
 @json_option
 @click.pass_obj
-def init(state: _State, *, as_json: bool) -> None:
+def init(state: CommandState, *, as_json: bool) -> None:
     """Create the tables and, for a file database, the signing secret beside it."""
     secret_file = config.secret_file_for(state.url)
     if secret_file is not None:
@@ -348,7 +359,7 @@ def users() -> None:
 @json_option
 @click.pass_obj
 def users_create(
-    state: _State,
+    state: CommandState,
     *,
     name: str,
     roles: tuple[str, ...],
@@ -374,7 +385,9 @@ def users_create(
 @password_option
 @json_option
 @click.pass_obj
-def users_set_password(state: _State, *, name: str, password_stdin: bool, as_json: bool) -> None:
+def users_set_password(
+    state: CommandState, *, name: str, password_stdin: bool, as_json: bool
+) -> None:
     """Set the password of user NAME; the user's live tokens stop working."""
     auth = state.authenticator()
     auth.users.get(name)  # an unknown name fails before the password is read
@@ -390,7 +403,9 @@ def users_set_password(state: _State, *, name: str, password_stdin: bool, as_jso
 @click.option("--role", "roles", multiple=True, required=True, help="A role (repeatable).")
 @json_option
 @click.pass_obj
-def users_set_roles(state: _State, *, name: str, roles: tuple[str, ...], as_json: bool) -> None:
+def users_set_roles(
+    state: CommandState, *, name: str, roles: tuple[str, ...], as_json: bool
+) -> None:
     """Replace the roles of user NAME."""
     auth = state.authenticator()
     user = auth.users.set_roles(name, _check_roles(auth, roles))
@@ -404,7 +419,7 @@ def users_set_roles(state: _State, *, name: str, roles: tuple[str, ...], as_json
 @click.argument("name")
 @json_option
 @click.pass_obj
-def users_disable(state: _State, *, name: str, as_json: bool) -> None:
+def users_disable(state: CommandState, *, name: str, as_json: bool) -> None:
     """Disable user NAME: their tokens and personal API keys stop working."""
     user = state.authenticator().users.disable(name)
     if as_json:
@@ -416,7 +431,7 @@ def users_disable(state: _State, *, name: str, as_json: bool) -> None:
 @users.command("list")
 @json_option
 @click.pass_obj
-def users_list(state: _State, *, as_json: bool) -> None:
+def users_list(state: CommandState, *, as_json: bool) -> None:
     """List users."""
     found = state.authenticator().users.list()
     if as_json:
@@ -469,7 +484,7 @@ def _show_new_key(key: ApiKey, secret: str) -> None:
 @json_option
 @click.pass_obj
 def keys_create(
-    state: _State,
+    state: CommandState,
     *,
     name: str,
     owner: str | None,
@@ -501,7 +516,7 @@ def keys_create(
 @click.option("--team", metavar="TEAM", help="Only TEAM's keys.")
 @json_option
 @click.pass_obj
-def keys_list(state: _State, *, owner: str | None, team: str | None, as_json: bool) -> None:
+def keys_list(state: CommandState, *, owner: str | None, team: str | None, as_json: bool) -> None:
     """List API keys, newest first (never their secrets)."""
     found = state.authenticator().keys.list(owner=owner, team=team)
     now = datetime.now(UTC)
@@ -532,7 +547,7 @@ def keys_list(state: _State, *, owner: str | None, team: str | None, as_json: bo
 @click.argument("key_id", metavar="ID")
 @json_option
 @click.pass_obj
-def keys_revoke(state: _State, *, key_id: str, as_json: bool) -> None:
+def keys_revoke(state: CommandState, *, key_id: str, as_json: bool) -> None:
     """Revoke key ID for good."""
     auth = state.authenticator()
     key = auth.keys.revoke(key_id)
@@ -554,7 +569,9 @@ def keys_revoke(state: _State, *, key_id: str, as_json: bool) -> None:
 )
 @json_option
 @click.pass_obj
-def keys_rotate(state: _State, *, key_id: str, grace: timedelta | None, as_json: bool) -> None:
+def keys_rotate(
+    state: CommandState, *, key_id: str, grace: timedelta | None, as_json: bool
+) -> None:
     """Replace key ID by a new key with the same name, holder and scopes."""
     auth = state.authenticator()
     issued = auth.keys.rotate(key_id, grace=grace or timedelta(0))
@@ -587,7 +604,7 @@ _FRAMEWORK_MODULES = {
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.pass_obj
-def demo(state: _State, *, framework: str, host: str, port: int) -> None:
+def demo(state: CommandState, *, framework: str, host: str, port: int) -> None:
     """Serve the demo API, seeding demo users and keys on first run."""
     try:
         create_app = demo_module.load_app(framework)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import atexit
 from collections.abc import Callable, Collection, Mapping
 from types import SimpleNamespace
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 try:
     import flask
@@ -131,13 +131,16 @@ class AuthMW:
 
 
 def _expose_principal() -> None:
-    principal = get_principal()
-    flask.g.principal = principal
+    # Every access through the flask.request and flask.g proxies looks the context
+    # up again; this hook runs on every request, so it resolves each proxy once.
+    request: Any = cast(Any, flask.request)._get_current_object()
+    principal = request.environ.get(PRINCIPAL_KEY)
+    cast(Any, flask.g)._get_current_object().principal = principal
     # Parity with Starlette and Django. Flask's Request has no ``state``; another
     # extension may have made one, so add to it rather than replace it.
-    state = getattr(flask.request, "state", None)
+    state = getattr(request, "state", None)
     if state is None:
-        state = flask.request.state = SimpleNamespace()  # type: ignore[attr-defined]
+        state = request.state = SimpleNamespace()
     state.principal = principal
 
 
@@ -186,7 +189,7 @@ def requires_team(
 # -- flask authmw ... ---------------------------------------------------------------------
 
 
-class _Commands(_cli._Group, AppGroup):
+class _Commands(_cli.CommandGroup, AppGroup):
     """``flask authmw``: the ``authmw`` command's errors-as-one-line handling, in an AppGroup."""
 
 
@@ -198,7 +201,7 @@ def commands(ctx: click.Context) -> None:
     auth: Authenticator = flask.current_app.extensions[_EXTENSION].authenticator
     # The commands of ``authmw`` act on the app's own authenticator (its store and
     # policy), which stays open: it belongs to the app, not to this command.
-    ctx.obj = _cli._State(_url(auth), _auth=auth)
+    ctx.obj = _cli.CommandState(_url(auth), app_authenticator=auth)
 
 
 def _url(auth: Authenticator) -> str:

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from authmw import Authenticator, InvalidToken
-from authmw.cli import main, parse_duration
+from authmw.cli import CommandState, main, parse_duration
 from authmw.credentials import Credential
 
 #: Cleared for every invocation, so the developer's own settings never leak in.
@@ -694,3 +694,14 @@ def test_demo_bad_options(tmp_path: Path, args: list[str]) -> None:
     cli = Cli(f"sqlite:///{tmp_path / 'demo.db'}")
     cli.fails("demo", *args, code=2)
     assert not (tmp_path / "demo.db").exists()
+
+
+def test_command_state_never_closes_an_authenticator_it_was_given(
+    authenticator: Authenticator,
+) -> None:
+    # A plugin mounting these commands passes its app's authenticator: closing it
+    # would dispose of the app's database (for an in-memory one, of its data).
+    state = CommandState("sqlite://", app_authenticator=authenticator)
+    assert state.authenticator() is authenticator
+    state.close()
+    assert [u.username for u in authenticator.users.list()] == ["admin", "employee", "manager"]
