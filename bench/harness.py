@@ -1,9 +1,11 @@
-"""Drive ASGI apps in-process and time them in interleaved rounds.
+"""Drive ASGI and WSGI apps in-process and time them in interleaved rounds.
 
-No server, no socket, no HTTP parser: each request is one call of the app with a
-prebuilt scope, a ``receive`` that returns one ``http.request`` and a ``send``
-that discards what it is given. What remains is the framework, the middleware
-and the endpoint, which is what the variants differ in.
+No server, no socket, no HTTP parser: each ASGI request is one call of the app
+with a prebuilt scope, a ``receive`` that returns one ``http.request`` and a
+``send`` that discards what it is given; each WSGI request is one call with a
+prebuilt environ and a ``start_response`` that discards, whose body iterable is
+then consumed and closed, as a server does. What remains is the framework, the
+middleware and the endpoint, which is what the variants differ in.
 
 Every round runs one batch of every variant, in a fresh random order, so slow
 drifts of the machine (another process, frequency scaling, a garbage
@@ -15,22 +17,31 @@ and summarised by its median over the rounds.
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import statistics
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.types import ASGIApp, Message, Scope
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
 __all__ = [
     "Variant",
     "interleaved",
+    "make_environ",
     "make_scope",
     "median",
     "paired_ratios",
     "percentile",
     "request_status",
+    "variant_status",
+    "wsgi_status",
 ]
 
 _REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
@@ -67,17 +78,53 @@ def make_scope(path: str, headers: Sequence[tuple[bytes, bytes]]) -> Scope:
     }
 
 
+def make_environ(path: str, headers: Sequence[tuple[str, str]]) -> WSGIEnvironment:
+    """Return the environ a WSGI server would build for ``GET path`` with ``headers``."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "HTTP_HOST": "api.example.com",
+        "HTTP_USER_AGENT": "authmw-bench/1",
+        "HTTP_ACCEPT": "application/json",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        # A GET has no body: nothing reads this stream, so one empty stream serves all.
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers:
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One app to time: ``framework`` groups it with its bare baseline."""
+    """One app to time: ``framework`` groups it with its bare baseline.
+
+    ``app`` is an ASGI app and ``scope`` its scope, or, with ``wsgi=True``, a WSGI
+    app and its environ. ``refused`` is the request with a bad credential the
+    protected variants must turn away (default: the ASGI scope with a bad ``X-API-Key``).
+    """
 
     framework: str
     name: str
-    app: ASGIApp
+    app: ASGIApp | WSGIApplication
     scope: Scope
     bare: bool = False
     authmw: bool = False
     description: str = field(default="", compare=False)
+    wsgi: bool = False
+    refused: Scope | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -86,7 +133,7 @@ class Variant:
 
 
 def request_status(app: ASGIApp, scope: Scope, loop: asyncio.AbstractEventLoop) -> int:
-    """Send one request and return its status (a check, not a measurement)."""
+    """Send one ASGI request and return its status (a check, not a measurement)."""
     statuses: list[int] = []
 
     async def send(message: Message) -> None:
@@ -97,6 +144,71 @@ def request_status(app: ASGIApp, scope: Scope, loop: asyncio.AbstractEventLoop) 
     if len(statuses) != 1:
         raise RuntimeError(f"expected one response, got {statuses}")
     return statuses[0]
+
+
+def wsgi_status(app: WSGIApplication, environ: Scope) -> int:
+    """Send one WSGI request and return its status (a check, not a measurement)."""
+    statuses: list[int] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(int(status.split(" ", 1)[0]))
+        return _write
+
+    _consume(app(dict(environ), start_response))
+    if len(statuses) != 1:
+        raise RuntimeError(f"expected one response, got {statuses}")
+    return statuses[0]
+
+
+def variant_status(
+    variant: Variant, loop: asyncio.AbstractEventLoop, scope: Scope | None = None
+) -> int:
+    """Send ``scope`` (default: the variant's own) to the variant's app; return the status."""
+    scope = variant.scope if scope is None else scope
+    if variant.wsgi:
+        return wsgi_status(cast("WSGIApplication", variant.app), scope)
+    return request_status(cast(ASGIApp, variant.app), scope, loop)
+
+
+def _write(data: bytes) -> None:
+    return None
+
+
+def _discard_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return _write
+
+
+def _consume(body: Iterable[bytes]) -> None:
+    # What a server does with the body: iterate it, then close it (PEP 3333), which
+    # is where Django sends request_finished and Flask tears its context down.
+    try:
+        for _chunk in body:
+            pass
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def _wsgi_batch(app: WSGIApplication, environ: Scope, n: int) -> int:
+    # Each request gets a shallow copy of the environ, as a server gives each its own.
+    # The body is consumed and closed inline (no try/finally: a failure aborts the run).
+    start_response = _discard_start
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        body = app(dict(environ), start_response)
+        for _chunk in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return time.perf_counter_ns() - start
+
+
+def _run_batch(variant: Variant, loop: asyncio.AbstractEventLoop, n: int) -> int:
+    if variant.wsgi:
+        return _wsgi_batch(cast("WSGIApplication", variant.app), variant.scope, n)
+    return loop.run_until_complete(_batch(cast(ASGIApp, variant.app), variant.scope, n))
 
 
 async def _batch(app: ASGIApp, scope: Scope, n: int) -> int:
@@ -121,14 +233,14 @@ def interleaved(
     """Return, per variant key, the mean µs per request of each round's batch."""
     for variant in variants:
         for _ in range(warmup):
-            loop.run_until_complete(_batch(variant.app, variant.scope, batch))
+            _run_batch(variant, loop, batch)
     rng = random.Random(seed)
     order = list(variants)
     samples: dict[str, list[float]] = {v.key: [] for v in variants}
     for _ in range(rounds):
         rng.shuffle(order)
         for variant in order:
-            elapsed = loop.run_until_complete(_batch(variant.app, variant.scope, batch))
+            elapsed = _run_batch(variant, loop, batch)
             samples[variant.key].append(elapsed / batch / 1000)
     return samples
 

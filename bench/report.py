@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.cold import ColdResult
 from bench.harness import Variant, median, paired_ratios, percentile
@@ -19,7 +20,15 @@ from bench.warm import WarmResult
 __all__ = ["AsgiRow", "Targets", "asgi_rows", "machine_info", "render_chart", "render_markdown"]
 
 #: The issue's targets: throughput as a fraction of the bare app of the same framework.
-RATIO_TARGETS = {"Starlette": 0.80, "FastAPI": 0.92}
+#: (Plain Django views have none: the issue set its Django target for DRF.)
+RATIO_TARGETS = {"Starlette": 0.80, "FastAPI": 0.92, "Flask": 0.93, "DRF": 0.95}
+#: The peers' ratios in the issue author's run, for comparison (not targets).
+ISSUE_FIGURES = {
+    ("Flask", "Flask-HTTPAuth"): 0.80,
+    ("Flask", "before_request"): 0.88,
+    ("DRF", "HasAPIKey"): 0.36,
+    ("DRF", "knox"): 0.22,
+}
 WARM_TARGET_US = 3.0
 X = "\u00d7"  # the multiplication sign, spelled so that linters see no look-alike
 COLD_TARGET_US = 100.0
@@ -99,7 +108,20 @@ def machine_info() -> list[tuple[str, str]]:
     """Facts about the machine and the software measured (no local paths)."""
     libs = ", ".join(
         f"{name} {_version(name)}"
-        for name in ("authmw", "starlette", "fastapi", "sqlalchemy", "anyio", "pydantic")
+        for name in (
+            "authmw",
+            "starlette",
+            "fastapi",
+            "flask",
+            "django",
+            "djangorestframework",
+            "Flask-HTTPAuth",
+            "djangorestframework-api-key",
+            "django-rest-knox",
+            "sqlalchemy",
+            "anyio",
+            "pydantic",
+        )
     )
     return [
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
@@ -148,8 +170,8 @@ def _target_rows(
 ) -> list[str]:
     out = ["| target (from the issue) | measured | result |", "|---|---|---|"]
     for row in rows:
-        if row.variant.authmw:
-            goal = RATIO_TARGETS[row.variant.framework]
+        goal = RATIO_TARGETS.get(row.variant.framework)
+        if row.variant.authmw and goal is not None:
             out.append(
                 f"| {row.variant.framework} + authmw ({row.variant.name}) ≥ {goal:.2f} {X} bare "
                 f"| {row.ratio:.3f} {X} | {_verdict(row.ratio >= goal)} |"
@@ -197,30 +219,41 @@ def render_markdown(
         *(f"| {k} | {v} |" for k, v in machine_info()),
         (
             f"| method | {targets.rounds} interleaved rounds {X} {targets.batch} requests per "
-            "variant, in-process ASGI calls, one process |"
+            "variant, in-process ASGI and WSGI calls, one process |"
         ),
         "",
         "## Targets",
         "",
         *_target_rows(rows, warm, cold, targets.n_keys, breakdown),
         "",
-        "## Requests through the ASGI app, in-process",
-        "",
-        "`GET /reports` with a valid `X-API-Key`, answered with a small `JSONResponse`. "
-        f"{X} bare is the median over rounds of (bare time ÷ variant time) in the same round; "
-        "the range is its interquartile range.",
-        "",
-        "| framework | variant | protected by | µs/request | + µs vs bare | requests/s "
-        f"| {X} bare (IQR) |",
-        "|---|---|---|---:|---:|---:|---|",
     ]
-    for row in rows:
-        name = f"**{row.variant.name}**" if row.variant.authmw else row.variant.name
-        lines.append(
-            f"| {row.variant.framework} | {name} | {row.variant.description} "
-            f"| {_fmt(row.median_us)} | {_fmt(row.overhead_us)} | {_fmt(row.per_second, 0)} "
-            f"| {row.ratio:.3f} ({row.ratio_p25:.3f}-{row.ratio_p75:.3f}) |"
-        )
+    asgi = [r for r in rows if not r.variant.wsgi]
+    wsgi = [r for r in rows if r.variant.wsgi]
+    if asgi:
+        lines += [
+            "## Requests through the ASGI app, in-process",
+            "",
+            "`GET /reports` with a valid `X-API-Key`, answered with a small `JSONResponse`. "
+            f"{X} bare is the median over rounds of (bare time ÷ variant time) in the same "
+            "round; the range is its interquartile range.",
+            "",
+            *_request_table(asgi, issue=False),
+        ]
+    if wsgi:
+        lines += [
+            *([""] if asgi else []),
+            "## Requests through the WSGI app, in-process",
+            "",
+            "The same request and the same small JSON body, through Flask, Django REST framework "
+            "and plain Django views, interleaved in the same rounds as every other app. The peers "
+            "use their own credential stores: a dict for the Flask peers, their own tables "
+            "in an in-memory SQLite database for `HasAPIKey` and knox. Django's `MIDDLEWARE` "
+            "is read once per handler: the authmw rows go through a handler with "
+            "`authmw_django.AuthMiddleware`, the bare rows and the peers through one "
+            "without middleware (`bench/README.md`).",
+            "",
+            *_request_table(wsgi, issue=True),
+        ]
     lines += [
         "",
         "## Warm verification (a key verified less than `cache_ttl` ago)",
@@ -268,6 +301,36 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _request_table(rows: Sequence[AsgiRow], *, issue: bool) -> list[str]:
+    head = (
+        "| framework | variant | protected by | µs/request | + µs vs bare | requests/s "
+        f"| {X} bare (IQR) |"
+    )
+    rule = "|---|---|---|---:|---:|---:|---|"
+    if issue:
+        head += " issue's run |"
+        rule += "---:|"
+    lines = [head, rule]
+    for row in rows:
+        name = f"**{row.variant.name}**" if row.variant.authmw else row.variant.name
+        line = (
+            f"| {row.variant.framework} | {name} | {row.variant.description} "
+            f"| {_fmt(row.median_us)} | {_fmt(row.overhead_us)} | {_fmt(row.per_second, 0)} "
+            f"| {row.ratio:.3f} ({row.ratio_p25:.3f}-{row.ratio_p75:.3f}) |"
+        )
+        if issue:
+            key = (row.variant.framework, row.variant.name)
+            goal = RATIO_TARGETS.get(row.variant.framework)
+            if key in ISSUE_FIGURES:
+                line += f" {ISSUE_FIGURES[key]:.2f} |"
+            elif row.variant.authmw and goal is not None:
+                line += f" target ≥ {goal:.2f} |"
+            else:
+                line += " |"
+        lines.append(line)
+    return lines
+
+
 def _breakdown_lines(rows: Sequence[AsgiRow]) -> list[str]:
     frameworks = list(dict.fromkeys(r.variant.framework for r in rows))
     names = list(dict.fromkeys(r.variant.name for r in rows))
@@ -299,15 +362,23 @@ def render_chart(rows: Sequence[AsgiRow], path: Path) -> None:
     from matplotlib.lines import Line2D  # noqa: PLC0415
     from matplotlib.patches import Patch  # noqa: PLC0415
 
+    if TYPE_CHECKING:
+        from matplotlib.artist import Artist  # noqa: PLC0415
+
     frameworks = list(dict.fromkeys(r.variant.framework for r in rows))
+    ncols = min(3, len(frameworks))
+    nrows = -(-len(frameworks) // ncols)
     fig, axes = plt.subplots(
-        1,
-        len(frameworks),
-        figsize=(5.2 * len(frameworks), 4.2),
+        nrows,
+        ncols,
+        figsize=(5.2 * ncols, 4.2 * nrows),
         sharey=True,
         squeeze=False,
     )
-    for ax, framework in zip(axes[0], frameworks, strict=True):
+    cells = [ax for row_axes in axes for ax in row_axes]
+    for ax in cells[len(frameworks) :]:
+        ax.set_visible(False)
+    for ax, framework in zip(cells, frameworks, strict=False):
         shown = [r for r in rows if r.variant.framework == framework and not r.variant.bare]
         xs = list(range(len(shown)))
         heights = [r.ratio for r in shown]
@@ -328,30 +399,31 @@ def render_chart(rows: Sequence[AsgiRow], path: Path) -> None:
                 fontsize=10,
                 fontweight="bold",
             )
-        goal = RATIO_TARGETS[framework]
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.axhline(goal, color="#d1242f", linestyle="--", linewidth=1.2)
-        ax.legend(
-            handles=[
-                Patch(color="#1f6feb", label="authmw"),
-                Patch(color="#9aa4ae", label="peers"),
-                Line2D([], [], color="#d1242f", linestyle="--", label=f"target {goal:.2f}"),
-            ],
-            loc="upper center",
-            ncol=3,
-            fontsize=8,
-            frameon=False,
-        )
+        handles: list[Artist] = [
+            Patch(color="#1f6feb", label="authmw"),
+            Patch(color="#9aa4ae", label="peers"),
+        ]
+        goal = RATIO_TARGETS.get(framework)
+        if goal is not None:
+            ax.axhline(goal, color="#d1242f", linestyle="--", linewidth=1.2)
+            handles.append(
+                Line2D([], [], color="#d1242f", linestyle="--", label=f"target {goal:.2f}")
+            )
+        ax.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False)
         ax.set_xticks(xs, [r.variant.name for r in shown], rotation=15)
         bare_us = next(
             r.median_us for r in rows if r.variant.framework == framework and r.variant.bare
         )
-        ax.set_title(f"{framework} (bare: {bare_us:.1f} µs/request)")
+        kind = "WSGI" if shown and shown[0].variant.wsgi else "ASGI"
+        ax.set_title(f"{framework}, {kind} (bare: {bare_us:.1f} µs/request)")
         ax.set_ylim(0, 1.2)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"{X} bare app")
+    for row_axes in axes:
+        row_axes[0].set_ylabel(f"{X} bare app")
     fig.suptitle(
-        "Throughput relative to the bare app, in-process ASGI (higher is better)", fontsize=11
+        "Throughput relative to the bare app of the same framework, in-process (higher is better)",
+        fontsize=11,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,8 +1,9 @@
 """Run the authmw benchmark: ``python bench/run.py [--quick]`` (see ``bench/README.md``).
 
 Everything runs in this one process: the warm and cold verification timings,
-then the interleaved rounds over every ASGI variant. The report is printed as
-markdown; a full run also writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
+then the interleaved rounds over every ASGI and WSGI variant (``--only`` picks
+frameworks). The report is printed as markdown; a full run of every framework
+also writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from bench.asgi_apps import (
 )
 from bench.breakdown import breakdown_variants
 from bench.cold import ensure_database, measure_cold
-from bench.harness import interleaved, make_scope, request_status
+from bench.harness import Variant, interleaved, make_scope, variant_status
 from bench.report import Targets, asgi_rows, render_chart, render_markdown
 from bench.warm import measure_warm
+from bench.wsgi_apps import django_variants, flask_variants
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -34,6 +36,18 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 FULL = (1000, 200, 1_000_000, 5000, 200_000, 15)
 QUICK = (60, 100, 100_000, 1000, 50_000, 5)
 MEASURED_KEYS = 2000
+#: ``--only`` choices: the ASGI frameworks, Flask, and DRF (with plain Django views).
+FRAMEWORKS = ("asgi", "flask", "drf")
+
+
+def _frameworks(value: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [c for c in chosen if c not in FRAMEWORKS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"choose from {', '.join(FRAMEWORKS)} (comma-separated), not {value!r}"
+        )
+    return chosen
 
 
 def _log(message: str) -> None:
@@ -44,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run, under a minute")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds over the ASGI variants")
+    parser.add_argument(
+        "--only",
+        type=_frameworks,
+        default=FRAMEWORKS,
+        metavar="LIST",
+        help=f"frameworks to time, comma-separated (default: {','.join(FRAMEWORKS)})",
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds over the app variants")
     parser.add_argument("--batch", type=int, help="requests per variant per round")
     parser.add_argument("--keys", type=int, help="keys in the cold-verification database")
     parser.add_argument("--lookups", type=int, help="cold verifications timed")
@@ -58,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "--write",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="write docs/benchmarks.md and .png (default: yes for a full run, no for --quick)",
+        help="write docs/benchmarks.md and .png (default: yes for a full run of every "
+        "framework, no for --quick or --only)",
     )
     args = parser.parse_args(argv)
     rounds, batch, n_keys, lookups, warm_number, warm_repeat = QUICK if args.quick else FULL
@@ -66,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or batch
     n_keys = args.keys or n_keys
     lookups = args.lookups or lookups
-    write = (not args.quick) if args.write is None else args.write
+    only: tuple[str, ...] = args.only
+    everything = not args.quick and set(only) == set(FRAMEWORKS)
+    write = everything if args.write is None else bool(args.write)
     started = time.perf_counter()
 
     _log(f"cold database: {n_keys:,} keys (built once into bench/.cache/)")
@@ -82,24 +106,31 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
 
     auth, key = make_authenticator()
-    variants = starlette_variants(auth, key) + fastapi_variants(auth, key)
+    variants: list[Variant] = []
+    if "asgi" in only:
+        variants += starlette_variants(auth, key) + fastapi_variants(auth, key)
+    if "flask" in only:
+        variants += flask_variants(auth, key)
+    if "drf" in only:
+        _log("Django: configuring, migrating the in-memory database")
+        variants += django_variants(auth, key)
     loop = asyncio.new_event_loop()
     refused = make_scope("/reports", [(b"x-api-key", b"amk_notakey")])
     for variant in variants:
         # Every variant must let the key in, and the protected ones must turn a bad key away.
-        ok = request_status(variant.app, variant.scope, loop)
-        bad = request_status(variant.app, refused, loop)
+        ok = variant_status(variant, loop)
+        bad = variant_status(variant, loop, variant.refused or refused)
         if ok != 200 or (not variant.bare and bad not in (400, 401, 403)):
             raise SystemExit(f"{variant.key}: answered {ok} to a good key and {bad} to a bad one")
-    _log(f"ASGI: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants")
+    _log(f"requests: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants")
     samples = interleaved(variants, loop, rounds=rounds, batch=batch)
     rows = asgi_rows(variants, samples)
     breakdown_rows = []
     breakdown_rounds = max(1, rounds // 3)
-    if args.breakdown:
+    if args.breakdown and "asgi" in only:
         steps = breakdown_variants(auth, variants[0].scope, variants[0].scope["path"])
         for step in steps:
-            if request_status(step.app, step.scope, loop) != 200:
+            if variant_status(step, loop) != 200:
                 raise SystemExit(f"breakdown step {step.key} failed")
         _log(f"breakdown: {breakdown_rounds} rounds x {batch} requests x {len(steps)} steps")
         breakdown_rows = asgi_rows(

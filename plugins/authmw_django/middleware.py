@@ -23,7 +23,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from authmw.context import RequestAuth, _current
-from authmw.credentials import Credential, parse
+from authmw.credentials import Credential, from_wsgi_environ
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 from authmw_django.conf import Config, get_config
@@ -47,7 +47,10 @@ def render_error(error: AuthError, realm: str) -> HttpResponse:
 
 
 def _credential(request: HttpRequest) -> Credential | None:
-    return parse(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+    # META, not request.headers: the headers mapping is built from all of META on
+    # first use, which cost this middleware more than the rest of its work. META
+    # holds the same values (HTTP_* names) under WSGI and ASGI alike.
+    return from_wsgi_environ(request.META)
 
 
 class AuthMiddleware:
