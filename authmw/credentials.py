@@ -17,9 +17,9 @@ leak into logs and ``Referer`` headers).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import AnyStr, Generic, Literal
 
 from authmw.errors import InvalidRequest
 
@@ -144,21 +144,7 @@ def from_asgi_headers(headers: Iterable[tuple[bytes, bytes]]) -> Credential | No
             api_key = value
     if authorization is None and api_key is None:
         return None
-    if len(authorization or b"") + len(api_key or b"") > _MEMO_MAX_LENGTH:
-        return _parse_raw(authorization, api_key)
-    raw = (authorization, api_key)
-    try:
-        credential = _memo.get(raw)
-    except TypeError:  # a lax server's bytearray is unhashable: parse it as it is
-        return _parse_raw(authorization, api_key)
-    if credential is None:
-        credential = _parse_raw(authorization, api_key)
-        # Keep only what one of our headers carried (not a foreign Authorization beside it).
-        if credential is not None and (authorization is None or credential.scheme != "x-api-key"):
-            if len(_memo) >= _MEMO_SIZE:
-                _memo.clear()
-            _memo[raw] = credential
-    return credential
+    return _asgi_memo(authorization, api_key)
 
 
 def _parse_raw(authorization: bytes | None, api_key: bytes | None) -> Credential | None:
@@ -171,15 +157,56 @@ def _parse_raw(authorization: bytes | None, api_key: bytes | None) -> Credential
 
 
 # An API sees the same few credentials again and again, and parsing one (the
-# grammar check, a frozen Credential) was the largest part of what the ASGI
-# middleware cost a warm request. The parse is a pure function of the raw bytes,
-# so from_asgi_headers remembers it for short values. Only results in one of our
-# schemes are kept: a malformed value raises and is parsed, and refused, anew
-# every time, and a foreign credential (Basic with a password) is never held.
-# Bounded: when full, the memo starts over, so junk can only cost a re-parse.
+# grammar check, a frozen Credential) was the largest part of what the middleware
+# cost a warm request. The parse is a pure function of the two header values, so
+# it is remembered for short values. Only results in one of our schemes are kept:
+# a malformed value raises and is parsed, and refused, anew every time, and a
+# foreign credential (Basic with a password) is never held. Bounded: when full,
+# the memo starts over, so junk can only cost a re-parse.
 _MEMO_SIZE = 1024
 _MEMO_MAX_LENGTH = 512
-_memo: dict[tuple[bytes | None, bytes | None], Credential] = {}
+
+
+class _ParseMemo(Generic[AnyStr]):
+    """Remember ``parse_fn(authorization, api_key)`` for recent header values."""
+
+    __slots__ = ("_entries", "_parse")
+
+    def __init__(
+        self, parse_fn: Callable[[AnyStr | None, AnyStr | None], Credential | None]
+    ) -> None:
+        self._parse: Callable[[AnyStr | None, AnyStr | None], Credential | None] = parse_fn
+        self._entries: dict[tuple[AnyStr | None, AnyStr | None], Credential] = {}
+
+    def __call__(self, authorization: AnyStr | None, api_key: AnyStr | None) -> Credential | None:
+        size = (0 if authorization is None else len(authorization)) + (
+            0 if api_key is None else len(api_key)
+        )
+        if size > _MEMO_MAX_LENGTH:
+            return self._parse(authorization, api_key)
+        raw = (authorization, api_key)
+        try:
+            credential = self._entries.get(raw)
+        except TypeError:  # a lax server's bytearray is unhashable: parse it as it is
+            return self._parse(authorization, api_key)
+        if credential is None:
+            credential = self._parse(authorization, api_key)
+            # Keep only what one of our headers carried, not a foreign Authorization beside it.
+            if credential is not None and (
+                authorization is None or credential.scheme != "x-api-key"
+            ):
+                if len(self._entries) >= _MEMO_SIZE:
+                    self._entries.clear()
+                self._entries[raw] = credential
+        return credential
+
+    def clear(self) -> None:
+        """Forget everything (for tests)."""
+        self._entries.clear()
+
+
+_asgi_memo: _ParseMemo[bytes] = _ParseMemo(_parse_raw)
+_wsgi_memo: _ParseMemo[str] = _ParseMemo(parse)
 
 
 def from_wsgi_environ(environ: Mapping[str, object]) -> Credential | None:
@@ -188,7 +215,8 @@ def from_wsgi_environ(environ: Mapping[str, object]) -> Credential | None:
     api_key = environ.get("HTTP_X_API_KEY")
     if authorization is None and api_key is None:
         return None
-    return parse(
-        authorization if isinstance(authorization, str) else None,
-        api_key if isinstance(api_key, str) else None,
-    )
+    if not isinstance(authorization, str):
+        authorization = None
+    if not isinstance(api_key, str):
+        api_key = None
+    return _wsgi_memo(authorization, api_key)

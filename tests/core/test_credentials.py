@@ -288,6 +288,26 @@ def test_wsgi_ignores_non_string_values() -> None:
     assert from_wsgi_environ({"HTTP_AUTHORIZATION": b"Bearer abc"}) is None
 
 
+def test_wsgi_repeated_headers_parse_the_same_every_time() -> None:
+    # from_wsgi_environ remembers parses too; the same strings again get the same answer.
+    basic = "Basic dXNlcjpwYXNz"
+    for _ in range(3):
+        assert from_wsgi_environ({"HTTP_X_API_KEY": TOKEN}) == Credential("x-api-key", TOKEN)
+        assert from_wsgi_environ({"HTTP_AUTHORIZATION": f"bearer {TOKEN}"}) == Credential(
+            "bearer", TOKEN
+        )
+        assert from_wsgi_environ(
+            {"HTTP_AUTHORIZATION": basic, "HTTP_X_API_KEY": TOKEN}
+        ) == Credential("x-api-key", TOKEN)
+        assert from_wsgi_environ({"HTTP_AUTHORIZATION": basic}) is None
+        with pytest.raises(InvalidRequest):
+            from_wsgi_environ({"HTTP_AUTHORIZATION": "Bearer a b"})
+        with pytest.raises(InvalidRequest):
+            from_wsgi_environ({"HTTP_AUTHORIZATION": "Bearer a", "HTTP_X_API_KEY": "a"})
+        with pytest.raises(InvalidRequest):
+            from_wsgi_environ({"HTTP_X_API_KEY": "x" * (MAX_CREDENTIAL_LENGTH + 1)})
+
+
 # -- the credential value -----------------------------------------------------------------
 
 
@@ -370,3 +390,6 @@ def test_any_wsgi_environ_parses_or_is_invalid_request(environ: dict[str, str]) 
         return
     if credential is not None:
         assert B64TOKEN.match(credential.value)
+    # A second time (possibly from the memo) answers exactly as parse() does.
+    expected = parse(environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_API_KEY"))
+    assert from_wsgi_environ(environ) == expected == credential

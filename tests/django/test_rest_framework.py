@@ -69,3 +69,26 @@ def test_default_permission_class_is_has_principal(auth: Authenticator) -> None:
     response = Client().get("/drf-default")
     rendered = MissingCredentials().render(auth.settings.realm)
     assert (response.status_code, response.content) == (rendered.status, rendered.body)
+
+
+def test_the_auth_context_is_read_as_through_drfs_proxy() -> None:
+    # _request_auth skips DRF's __getattr__ for a plain Request; the answer must be
+    # the one the proxy gives, including an attribute set on the DRF Request itself.
+    from django.test import RequestFactory  # noqa: PLC0415
+    from rest_framework.request import Request  # noqa: PLC0415
+
+    from authmw_django.rest_framework import _request_auth  # noqa: PLC0415
+
+    inner, outer = object(), object()
+    http = RequestFactory().get("/")
+    http.authmw = inner
+    request = Request(http)
+    assert _request_auth(request) is request.authmw is inner
+    request.authmw = outer
+    assert _request_auth(request) is request.authmw is outer
+
+    class Own(Request):  # type: ignore[misc]  # DRF is untyped
+        authmw = outer
+
+    assert _request_auth(Own(http)) is outer
+    assert _request_auth(http) is inner
