@@ -20,7 +20,7 @@ from authmw.context import RequestAuth, current
 from authmw.policy import check_kinds
 from authmw.principal import Principal
 
-__all__ = ["PathParams", "Requirement", "guard"]
+__all__ = ["Decorators", "PathParams", "Requirement", "guard"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -115,3 +115,40 @@ def guard(
         return sync_view
 
     return decorate
+
+
+class Decorators:
+    """The four route decorators of a plugin, written once.
+
+    A plugin says only where its framework keeps path parameters, and exports
+    the bound methods: ``requires_role = Decorators(getter).requires_role``.
+    """
+
+    __slots__ = ("_path_params",)
+
+    def __init__(self, path_params: PathParams) -> None:
+        self._path_params = path_params
+
+    def requires_auth(
+        self, *, kinds: Collection[str] | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Require any valid credential (optionally only of the given ``kinds``)."""
+        return guard(Requirement.build(kinds=kinds), self._path_params)
+
+    def requires_role(
+        self, *roles: str, kinds: Collection[str] | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
+        return guard(Requirement.build(roles=roles, kinds=kinds), self._path_params)
+
+    def requires_scope(
+        self, *scopes: str, kinds: Collection[str] | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
+        return guard(Requirement.build(scopes=scopes, kinds=kinds), self._path_params)
+
+    def requires_team(
+        self, param: str = "team", *, kinds: Collection[str] | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Require the principal to act for the team named by path parameter ``param``."""
+        return guard(Requirement.build(team_param=param, kinds=kinds), self._path_params)

@@ -17,18 +17,13 @@ A refusal raises the core's :class:`~authmw.errors.AuthError`, which
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from authmw.context import RequestAuth
-from authmw.decorators import Requirement, guard
+from authmw.decorators import Decorators
 
 __all__ = ["requires_auth", "requires_role", "requires_scope", "requires_team"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-# As in authmw_starlette: the decorator types are spelled out, not aliased, so
-# mypy binds P and R at each use.
 
 
 def _path_params(_auth: RequestAuth, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -36,29 +31,8 @@ def _path_params(_auth: RequestAuth, kwargs: Mapping[str, Any]) -> Mapping[str, 
     return kwargs
 
 
-def requires_auth(
-    *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require any valid credential (optionally only of the given ``kinds``)."""
-    return guard(Requirement.build(kinds=kinds), _path_params)
-
-
-def requires_role(
-    *roles: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
-    return guard(Requirement.build(roles=roles, kinds=kinds), _path_params)
-
-
-def requires_scope(
-    *scopes: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
-    return guard(Requirement.build(scopes=scopes, kinds=kinds), _path_params)
-
-
-def requires_team(
-    param: str = "team", *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require the principal to act for the team named by URL kwarg ``param``."""
-    return guard(Requirement.build(team_param=param, kinds=kinds), _path_params)
+_decorators = Decorators(_path_params)
+requires_auth = _decorators.requires_auth
+requires_role = _decorators.requires_role
+requires_scope = _decorators.requires_scope
+requires_team = _decorators.requires_team

@@ -36,9 +36,9 @@ blueprint: ``bp.before_request(requires_role("admin")(lambda: None))``.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 try:
     import flask
@@ -55,7 +55,7 @@ from authmw import cli as _cli
 from authmw.authenticator import Authenticator
 from authmw.config import database_url
 from authmw.context import RequestAuth
-from authmw.decorators import Requirement, guard
+from authmw.decorators import Decorators
 from authmw.errors import AuthError
 from authmw.principal import Principal
 from authmw.wsgi import PRINCIPAL_KEY, AuthMiddleware
@@ -69,10 +69,6 @@ __all__ = [
     "requires_team",
 ]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-# As in authmw_starlette: the decorator types are spelled out, not aliased, so
-# mypy binds P and R at each use instead of solving them to Never.
 
 #: The key of ``app.extensions``: the app's :class:`~authmw.wsgi.AuthMiddleware`.
 _EXTENSION = "authmw"
@@ -158,32 +154,11 @@ def _path_params(_auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str,
     return flask.request.view_args or {}
 
 
-def requires_auth(
-    *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require any valid credential (optionally only of the given ``kinds``)."""
-    return guard(Requirement.build(kinds=kinds), _path_params)
-
-
-def requires_role(
-    *roles: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
-    return guard(Requirement.build(roles=roles, kinds=kinds), _path_params)
-
-
-def requires_scope(
-    *scopes: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
-    return guard(Requirement.build(scopes=scopes, kinds=kinds), _path_params)
-
-
-def requires_team(
-    param: str = "team", *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require the principal to act for the team named by path parameter ``param``."""
-    return guard(Requirement.build(team_param=param, kinds=kinds), _path_params)
+_decorators = Decorators(_path_params)
+requires_auth = _decorators.requires_auth
+requires_role = _decorators.requires_role
+requires_scope = _decorators.requires_scope
+requires_team = _decorators.requires_team
 
 
 # -- flask authmw ... ---------------------------------------------------------------------

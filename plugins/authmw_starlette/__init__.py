@@ -19,12 +19,12 @@ inside Starlette's error handling and renders the ``AuthError`` a decorator rais
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from authmw.asgi import AuthMiddleware
 from authmw.context import RequestAuth
-from authmw.decorators import Requirement, guard
+from authmw.decorators import Decorators
 from authmw.principal import Principal
 
 if TYPE_CHECKING:
@@ -39,8 +39,6 @@ __all__ = [
     "requires_team",
 ]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 # The return types below spell out ``Callable[[Callable[P, R]], Callable[P, R]]``
 # instead of going through a generic alias: mypy binds ``P`` and ``R`` to the
 # returned decorator only when they appear literally, and through an alias it
@@ -53,32 +51,11 @@ def _path_params(auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, 
     return params
 
 
-def requires_auth(
-    *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require any valid credential (optionally only of the given ``kinds``)."""
-    return guard(Requirement.build(kinds=kinds), _path_params)
-
-
-def requires_role(
-    *roles: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
-    return guard(Requirement.build(roles=roles, kinds=kinds), _path_params)
-
-
-def requires_scope(
-    *scopes: str, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
-    return guard(Requirement.build(scopes=scopes, kinds=kinds), _path_params)
-
-
-def requires_team(
-    param: str = "team", *, kinds: Collection[str] | None = None
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require the principal to act for the team named by path parameter ``param``."""
-    return guard(Requirement.build(team_param=param, kinds=kinds), _path_params)
+_decorators = Decorators(_path_params)
+requires_auth = _decorators.requires_auth
+requires_role = _decorators.requires_role
+requires_scope = _decorators.requires_scope
+requires_team = _decorators.requires_team
 
 
 def get_principal(request: HTTPConnection) -> Principal | None:
