@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoServer", "authmw_command", "cli_json", "free_port", "run_cli"]
+__all__ = [
+    "DemoServer",
+    "authmw_command",
+    "check_cli_revocation_reaches",
+    "check_wsgi_demo_contract",
+    "cli_json",
+    "free_port",
+    "run_cli",
+]
 
 import httpx
 import pytest
@@ -162,3 +170,51 @@ class DemoServer:
         """The value of a seeded key: ``admin``, ``team`` or ``restricted``."""
         value: str = self.credentials()["keys"][label]["key"]
         return value
+
+
+#: Longer than the default staleness bound (5 s): a liveness deadline, not a timing claim.
+REVOCATION_DEADLINE = 30.0
+
+
+def _demo_keys(server: DemoServer) -> dict[str, str]:
+    keys = json.loads(Path(server.credentials_file).read_text())["keys"]
+    return {label: entry["key"] for label, entry in keys.items()}
+
+
+def check_wsgi_demo_contract(server: DemoServer) -> None:
+    """Call a WSGI demo served by ``authmw demo`` over HTTP: a few contract routes."""
+    keys = _demo_keys(server)
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+        health = http.get("/health")
+        assert health.json() == {"status": "ok"}
+        assert health.headers["server"] == "waitress"  # a real WSGI server, not a dev server
+        me = http.get("/me", headers={"Authorization": f"apikey {keys['admin']}"})
+        assert me.status_code == 200, me.text
+        assert me.json()["kind"] == "api_key"
+        assert me.json()["subject"] == "admin"
+        assert http.get("/reports", headers={"X-API-Key": keys["admin"]}).status_code == 200
+        anonymous = http.get("/me")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="api", apikey realm="api"'
+        refused = http.get("/reports", headers={"Authorization": f"Bearer {keys['restricted']}"})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "insufficient_role"
+        other_team = http.get("/teams/green/usage", headers={"X-API-Key": keys["team"]})
+        assert other_team.status_code == 403
+        assert http.get("/teams/blue/usage", headers={"X-API-Key": keys["team"]}).status_code == 200
+
+
+def check_cli_revocation_reaches(server: DemoServer) -> None:
+    """Revoke a key with the CLI (another process); the server refuses it within the bound."""
+    created = cli_json(server.url, "keys", "create", "--name", "e2e-revoke", "--owner", "admin")
+    headers = {"X-API-Key": created["key"]}
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+        assert http.get("/me", headers=headers).status_code == 200
+        revoked = run_cli(server.url, "keys", "revoke", created["id"])
+        assert revoked.returncode == 0, revoked.stderr
+        deadline = time.monotonic() + REVOCATION_DEADLINE
+        status = 200
+        while status == 200 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            status = http.get("/me", headers=headers).status_code
+        assert status == 401
