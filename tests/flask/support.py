@@ -20,9 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from authmw import Authenticator, AuthError, PasswordHasher, Policy, Principal, Settings
-from authmw.credentials import Credential
-from authmw.store.sql import SQLStore
+from authmw import AuthError
+from tests.principals import (
+    EMPLOYEE_TOKEN,
+    MANAGER_TOKEN,
+    TokenStub,
+    build_authenticator,
+    issue_keys,
+)
 
 __all__ = [
     "EMPLOYEE_TOKEN",
@@ -32,64 +37,6 @@ __all__ = [
     "build_authenticator",
     "issue_keys",
 ]
-
-#: Bearer strings :class:`TokenStub` turns into user-token principals.
-MANAGER_TOKEN = "tok.manager"
-EMPLOYEE_TOKEN = "tok.employee"
-
-
-class TokenStub(Authenticator):
-    """An authenticator that also knows two fixed user access tokens.
-
-    Everything else (every API key) goes through the real flow. The principals
-    are built by :meth:`authmw.policy.Policy.user_principal`, exactly as a token
-    module would.
-    """
-
-    tokens: dict[str, Principal]
-
-    def authenticate(self, credential: Credential | None) -> Principal | None:
-        """Resolve a stub token, else verify for real."""
-        if credential is not None and credential.value in self.tokens:
-            return self.tokens[credential.value]
-        return super().authenticate(credential)
-
-
-def build_authenticator(store: SQLStore, settings: Settings | None = None) -> TokenStub:
-    """Create the schema, the users and the stub tokens on ``store``."""
-    auth = TokenStub(
-        store,
-        policy=Policy.default(),
-        settings=settings,
-        passwords=PasswordHasher(memory_cost=1024, time_cost=1),
-    )
-    store.create_schema()
-    auth.users.create("admin", password="admin-password", roles=["admin"], teams=["blue"])
-    manager = auth.users.create(
-        "manager", password="manager-password", roles=["manager"], teams=["blue"]
-    )
-    employee = auth.users.create(
-        "employee", password="employee-password", roles=["employee"], teams=["red"]
-    )
-    auth.tokens = {
-        MANAGER_TOKEN: auth.policy.user_principal(manager, credential_id="t-manager"),
-        EMPLOYEE_TOKEN: auth.policy.user_principal(employee, credential_id="t-employee"),
-    }
-    return auth
-
-
-def issue_keys(auth: Authenticator) -> dict[str, str]:
-    """Issue the fixture keys on ``auth``; return them by name."""
-    revoked = auth.keys.create(name="old", owner="admin")
-    auth.keys.revoke(revoked.record.id)
-    return {
-        "admin": auth.keys.create(name="admin laptop", owner="admin").key,
-        "team_blue": auth.keys.create(name="blue service", team="blue").key,
-        "restricted": auth.keys.create(
-            name="calendar sync", owner="admin", scopes=["appointments:read"]
-        ).key,
-        "revoked": revoked.key,
-    }
 
 
 def assert_rendered(response: Any, error: AuthError, realm: str = "api") -> None:
