@@ -212,18 +212,16 @@ class Authenticator:
         Raises :class:`~authmw.errors.InvalidToken` for a bad credential and
         :class:`~authmw.errors.ServiceUnavailable` when the store is down.
         """
-        if credential is not None:
-            principal = self._cached(credential.value, self._clock())
-            if principal is not None:
-                return principal
+        principal = self.lookup_cached(credential)
+        if principal is not None:
+            return principal
         return run_sync(self._flow(credential))
 
     async def authenticate_async(self, credential: Credential | None) -> Principal | None:
         """Verify ``credential`` without blocking the event loop."""
-        if credential is not None:
-            principal = self._cached(credential.value, self._clock())
-            if principal is not None:
-                return principal
+        principal = self.lookup_cached(credential)
+        if principal is not None:
+            return principal
         return await run_async(self._flow(credential))
 
     def authenticate_headers(
