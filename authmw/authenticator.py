@@ -173,6 +173,7 @@ class Authenticator:
 
     def _verify_key(self, value: str, now: float) -> Flow[Principal]:
         parsed = _keys.parse(value, self.settings.key_prefix)  # no store hit for garbage
+        generation = self.cache.generation  # see CredentialCache.put
         try:
             match: KeyMatch | None = yield partial(self.store.find_key, parsed.key_id)
         except Exception:
@@ -190,7 +191,7 @@ class Authenticator:
         lifetime = float("inf")
         if key is not None and key.expires_at is not None:
             lifetime = (key.expires_at - wall).total_seconds()
-        self.cache.put(value, principal, now, lifetime)
+        self.cache.put(value, principal, now, lifetime, generation=generation)
         return principal
 
     # -- drivers -----------------------------------------------------------------

@@ -30,13 +30,17 @@ class CredentialCache:
     with ``KeyError`` or "dictionary changed size during iteration".
     """
 
-    __slots__ = ("_entries", "_lock", "maxsize", "ttl")
+    __slots__ = ("_entries", "_lock", "generation", "maxsize", "ttl")
 
     def __init__(self, *, maxsize: int, ttl: float) -> None:
         self.maxsize = maxsize
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        #: Grows with every :meth:`discard`. A verification notes it before reading
+        #: the store and passes it to :meth:`put`, so a result read before a
+        #: revocation cannot be cached after the revocation dropped the old entry.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -55,12 +59,26 @@ class CredentialCache:
             return None
         return entry[1]
 
-    def put(self, credential: str, principal: Principal, now: float, lifetime: float) -> None:
-        """Cache ``principal`` until ``now + min(ttl, lifetime)`` (monotonic seconds)."""
+    def put(
+        self,
+        credential: str,
+        principal: Principal,
+        now: float,
+        lifetime: float,
+        *,
+        generation: int | None = None,
+    ) -> None:
+        """Cache ``principal`` until ``now + min(ttl, lifetime)`` (monotonic seconds).
+
+        With ``generation`` (the value read before the store was asked), nothing is
+        cached if a :meth:`discard` happened since: the result may be stale.
+        """
         ttl = min(self.ttl, lifetime)
         if ttl <= 0 or self.maxsize == 0:
             return
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             entries = self._entries
             if credential not in entries:
                 while len(entries) >= self.maxsize:
@@ -75,6 +93,7 @@ class CredentialCache:
         is revoked or a user changes, never on a request.
         """
         with self._lock:
+            self.generation += 1
             doomed = [c for c, (_, p) in list(self._entries.items()) if matches(p)]
             for credential in doomed:
                 self._entries.pop(credential, None)

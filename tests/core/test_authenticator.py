@@ -327,3 +327,51 @@ def test_from_url(tmp_path: Path) -> None:
         assert auth.users.list() == []
     finally:
         auth.close()
+
+
+class PausingStore(SQLStore):
+    """A real SQL store whose next ``find_key`` stops after reading, until released.
+
+    It holds a cold verification between "read the key" and "cache the result",
+    the window in which a revocation can happen.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.pause_next = False
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def find_key(self, key_id: str) -> Any:
+        match = super().find_key(key_id)
+        if self.pause_next:
+            self.pause_next = False
+            self.reached.set()
+            if not self.release.wait(timeout=10):
+                raise TimeoutError("the test never released the store")
+        return match
+
+
+def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    store = PausingStore("sqlite://")
+    auth = make_authenticator(store)
+    issued = auth.keys.create(name="raced", owner="admin")
+    credential = Credential("apikey", issued.key)
+    store.pause_next = True
+    results: list[Principal | None] = []
+    racer = threading.Thread(target=lambda: results.append(auth.authenticate(credential)))
+    racer.start()
+    assert store.reached.wait(timeout=10), "the verification never reached the store"
+    # The racer has read the key as valid; now it is revoked, in this process.
+    auth.keys.revoke(issued.record.id)
+    store.release.set()
+    racer.join(timeout=10)
+    assert not racer.is_alive()
+    # The request that started before the revocation may finish with what it read...
+    assert len(results) == 1
+    assert results[0] is not None
+    # ...but what it read must not be cached past the revocation: the next is refused.
+    with pytest.raises(InvalidToken):
+        auth.authenticate(credential)
