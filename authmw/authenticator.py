@@ -126,16 +126,25 @@ class Authenticator:
         return cls(SQLStore(url), **kwargs)
 
     @classmethod
-    def from_env(cls, url: str | None = None, *, create_secret: bool = False) -> Authenticator:
-        """Build an authenticator the way the CLI and the demo do.
+    def from_env(
+        cls,
+        url: str | None = None,
+        *,
+        policy: Policy | str | None = None,
+        create_secret: bool = False,
+    ) -> Authenticator:
+        """Build an authenticator the way the CLI, the demo and the plugins do.
 
         The database comes from ``url``, ``AUTHMW_DATABASE_URL`` or the embedded
         default; signing keys from ``AUTHMW_SECRET_KEY`` or the file beside the
-        database; the policy from ``AUTHMW_POLICY`` (default: the demo roles).
+        database; the policy from ``policy`` (an instance or ``"module:attribute"``),
+        else ``AUTHMW_POLICY``, else the demo roles.
         """
         resolved = database_url(url)
         settings = Settings(secret_keys=secret_keys(resolved, create=create_secret))
-        return cls.from_url(resolved, policy=load_policy(), settings=settings)
+        if not isinstance(policy, Policy):
+            policy = load_policy(policy)
+        return cls.from_url(resolved, policy=policy, settings=settings)
 
     @property
     def passwords(self) -> PasswordHasher:

@@ -26,7 +26,6 @@ from django.utils.module_loading import import_string
 
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
-from authmw.config import Settings, database_url, load_policy, secret_keys
 from authmw.policy import Policy
 
 __all__ = ["Config", "get_authenticator", "get_config"]
@@ -88,12 +87,7 @@ def _build(source: object) -> Config:
     spec = options.get("AUTHENTICATOR")
     owned = spec is None
     if spec is None:
-        resolved = database_url(url)
-        authenticator = Authenticator.from_url(
-            resolved,
-            policy=policy if isinstance(policy, Policy) else load_policy(policy),
-            settings=Settings(secret_keys=secret_keys(resolved)),
-        )
+        authenticator = Authenticator.from_env(url, policy=policy)
     else:
         authenticator = _load_authenticator(spec)
     try:
