@@ -75,8 +75,5 @@ class AuthMiddleware:
         rendered = error.render(self.authenticator.settings.realm)
         status = f"{rendered.status} {HTTPStatus(rendered.status).phrase}"
         headers = [*rendered.headers, ("Content-Length", str(len(rendered.body)))]
-        if exc_info is None:
-            start_response(status, headers)
-        else:
-            start_response(status, headers, exc_info)
+        start_response(status, headers, exc_info)
         return [rendered.body]
