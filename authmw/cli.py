@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -185,7 +184,7 @@ class CommandState:
     def _check_exists(self) -> None:
         # SQLite creates a missing file on connect: a typo in --db would leave an
         # empty database behind and then report missing tables. Say what happened.
-        path = _sqlite_path(self.url)
+        path = config.sqlite_file(self.url)
         if path is not None and not path.exists():
             raise click.ClickException(
                 f"no database at {path}; run `authmw init` to create one (or check --db)"
@@ -205,14 +204,6 @@ class CommandState:
         """Release the database connections, after writing pending key usage."""
         if self._auth is not None and self._owned:
             self._auth.close()
-
-
-def _sqlite_path(url: str) -> Path | None:
-    parsed = sa.make_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    return None if database.startswith("file:") else Path(database)
 
 
 @contextmanager

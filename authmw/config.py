@@ -29,6 +29,7 @@ __all__ = [
     "load_policy",
     "secret_file_for",
     "secret_keys",
+    "sqlite_file",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///authmw.db"
@@ -73,18 +74,27 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("AUTHMW_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
-def secret_file_for(url: str) -> Path | None:
-    """Where the signing secret of a file database lives: beside the database."""
-    # Parsed as SQLAlchemy parses it, so "sqlite+pysqlite:///x.db" and a URL with
-    # query options ("?mode=ro") find the same file the engine opens.
+def sqlite_file(url: str) -> Path | None:
+    """Return the file a SQLite URL opens; ``None`` for another database, memory or a bad URL.
+
+    Parsed as SQLAlchemy parses it, so "sqlite+pysqlite:///x.db" and a URL with
+    query options ("?mode=ro") name the file the engine opens. A ``file:`` URI is
+    left to SQLite: its path is not simply the database name.
+    """
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
         return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    path = Path(parsed.database)
-    return path.with_name(path.name + ".secret")
+    return None if database.startswith("file:") else Path(database)
+
+
+def secret_file_for(url: str) -> Path | None:
+    """Where the signing secret of a file database lives: beside the database."""
+    path = sqlite_file(url)
+    return None if path is None else path.with_name(path.name + ".secret")
 
 
 def secret_keys(url: str, *, create: bool = False) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from authmw.authenticator import Authenticator
+from authmw.config import sqlite_file
 from authmw.store import Conflict
 
 __all__ = [
@@ -110,14 +111,10 @@ class Demo:
 
 def credentials_path(url: str) -> Path | None:
     """Where the demo keeps its credentials for database ``url`` (``None``: in memory only)."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    if sa.make_url(url).get_backend_name() != "sqlite":
         return Path("authmw-demo.json")
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    path = Path(database)
-    return path.with_name(path.name + ".demo.json")
+    path = sqlite_file(url)
+    return None if path is None else path.with_name(path.name + ".demo.json")
 
 
 def _load(path: Path | None) -> dict[str, Any]:

@@ -110,6 +110,8 @@ def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
         ("sqlite:///authmw.db?mode=ro", Path("authmw.db.secret")),
         ("sqlite://", None),
         ("sqlite:///:memory:", None),
+        # A file: URI is SQLite's to resolve; its "name" is no path to put a file beside.
+        ("sqlite:///file:authmw.db?uri=true", None),
         ("postgresql+psycopg://db/authmw", None),
         ("not a url", None),
     ],
