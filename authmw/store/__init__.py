@@ -18,9 +18,12 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "ApiKey",
+    "Client",
     "Conflict",
     "KeyMatch",
     "NotFound",
+    "RefreshToken",
+    "Revocation",
     "Store",
     "StoreError",
     "User",
@@ -97,6 +100,83 @@ class KeyMatch:
     owner: User | None
 
 
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered OAuth2 client.
+
+    Kind ``"client"`` is machine-to-machine (the client credentials grant) and
+    bound to a ``team``; kind ``"app"`` is a third-party or first-party
+    application acting for users (authorization code with PKCE; the password
+    grant only if ``first_party``).
+
+    ``id`` is the public ``client_id``: 12 base62 characters, like a key id. For
+    a client, ``scopes`` are the scopes granted and ``roles`` the roles its tokens
+    carry (none by default); for an app, ``scopes`` are the scopes it may ask for
+    and ``roles`` is empty. ``redirect_uris`` (apps only) are exact strings, in
+    registration order. A ``public`` app has no secret. During a secret rotation
+    the previous secret's hash is kept until ``previous_secret_expires_at``.
+    """
+
+    id: str
+    name: str
+    kind: str
+    team: str | None
+    scopes: frozenset[str]
+    roles: frozenset[str]
+    redirect_uris: tuple[str, ...]
+    public: bool
+    first_party: bool
+    created_at: datetime
+    disabled: bool = False
+    secret_hash: str | None = field(default=None, repr=False)
+    previous_secret_hash: str | None = field(default=None, repr=False)
+    previous_secret_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a rotation family. Rotation marks it used and adds its successor.
+
+    ``id`` is the public id part of the token (the lookup key, 12 base62
+    characters); ``family_id`` is the id of the family's first token (the
+    login). ``kind`` is ``"user"`` or ``"delegated"``. ``expires_at`` is absolute
+    (family start plus the absolute lifetime, inherited by every successor);
+    ``idle_expires_at`` is ``created_at`` plus the idle lifetime. ``used_at`` is
+    set when the token is rotated (consumed).
+    """
+
+    id: str
+    family_id: str
+    client_id: str
+    subject: str
+    kind: str
+    scopes: frozenset[str]
+    credential_epoch: int
+    created_at: datetime
+    expires_at: datetime
+    idle_expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    secret_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A revoked access token or refresh family, kept until ``expires_at``.
+
+    Kind ``"token"`` names an access token by its ``jti``; kind ``"family"`` a
+    refresh family by its family id. After ``expires_at`` the token could not
+    verify anyway, so the row may be purged. ``subject`` (whose credential it
+    was) lets other processes drop that subject's cache entries.
+    """
+
+    id: str
+    kind: str
+    subject: str | None
+    expires_at: datetime
+    revoked_at: datetime
+
+
 @runtime_checkable
 class Store(Protocol):
     """What authmw needs from a credential store.
@@ -171,6 +251,82 @@ class Store(Protocol):
 
     def record_key_use(self, last_used: Mapping[str, datetime]) -> None:
         """Store ``last_used_at`` for many keys at once (called off the request path)."""
+        ...
+
+    # -- OAuth2 clients and apps ----------------------------------------------------
+
+    def add_client(self, client: Client) -> Client:
+        """Insert a client or app; :class:`Conflict` if the id exists."""
+        ...
+
+    def get_client(self, client_id: str) -> Client | None:
+        """Return the client by id (one primary-key lookup), or ``None``."""
+        ...
+
+    def list_clients(self, *, kind: str | None = None) -> Sequence[Client]:
+        """Return clients (optionally only one kind), ordered by name, then id."""
+        ...
+
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        disabled: bool | None = None,
+        secret_hash: str | None = None,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: datetime | None = None,
+        clear_previous: bool = False,
+    ) -> Client:
+        """Change the given fields (``None`` leaves one as is); :class:`NotFound` if absent.
+
+        ``clear_previous`` forgets the previous secret (hash and expiry).
+        """
+        ...
+
+    # -- refresh tokens ----------------------------------------------------------------
+
+    def add_refresh_token(self, token: RefreshToken) -> RefreshToken:
+        """Insert a refresh token; :class:`Conflict` if the id exists."""
+        ...
+
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        """Return the refresh token by id (one primary-key lookup), or ``None``."""
+        ...
+
+    def rotate_refresh_token(self, token_id: str, successor: RefreshToken, at: datetime) -> bool:
+        """Mark the token used and insert ``successor``, in one transaction.
+
+        Only a token neither used nor revoked is rotated; otherwise nothing is
+        written and the answer is ``False``. Of any number of concurrent
+        rotations of one token (threads or processes), exactly one returns ``True``.
+        """
+        ...
+
+    def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        """Revoke every not yet revoked token of the family; return how many."""
+        ...
+
+    def revoke_refresh_tokens(
+        self, *, subject: str, client_id: str | None = None, at: datetime
+    ) -> list[str]:
+        """Revoke a subject's live refresh tokens (optionally one client's).
+
+        Returns the distinct family ids touched.
+        """
+        ...
+
+    # -- revocations -------------------------------------------------------------------
+
+    def add_revocation(self, revocation: Revocation) -> None:
+        """Record a revocation; recording the same kind and id again keeps the first."""
+        ...
+
+    def revocations_since(self, since: datetime) -> Sequence[Revocation]:
+        """Return revocations made at or after ``since`` that outlive it, oldest first."""
+        ...
+
+    def purge_revocations(self, before: datetime) -> int:
+        """Delete revocations that expired before ``before``; return how many."""
         ...
 
     def close(self) -> None:

@@ -6,16 +6,27 @@ to its owner), so its cost does not grow with the number of keys stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from authmw.store import ApiKey, Conflict, KeyMatch, NotFound, User
+from authmw.store import (
+    ApiKey,
+    Client,
+    Conflict,
+    KeyMatch,
+    NotFound,
+    RefreshToken,
+    Revocation,
+    User,
+)
 
 __all__ = ["SQLStore", "metadata"]
 
@@ -76,6 +87,56 @@ api_keys = sa.Table(
     sa.Column("replaced_by", sa.String(32), nullable=True),
 )
 
+clients = sa.Table(
+    "authmw_clients",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("team", sa.String(150), nullable=True),
+    sa.Column("scopes", sa.Text, nullable=False, default=""),
+    sa.Column("roles", sa.Text, nullable=False, default=""),
+    # A JSON array: redirect URIs are kept exactly as registered, in order.
+    sa.Column("redirect_uris", sa.Text, nullable=False, default="[]"),
+    sa.Column("public", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_party", sa.Boolean, nullable=False, default=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("secret_hash", sa.String(128), nullable=True),
+    sa.Column("previous_secret_hash", sa.String(128), nullable=True),
+    sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+refresh_tokens = sa.Table(
+    "authmw_refresh_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("family_id", sa.String(32), nullable=False, index=True),
+    sa.Column("client_id", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(150), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False, default=""),
+    sa.Column("credential_epoch", sa.Integer, nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("idle_expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_authmw_refresh_tokens_subject_client_id", "subject", "client_id"),
+)
+
+revocations = sa.Table(
+    "authmw_revocations",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("subject", sa.String(150), nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    # Every process polls "what was revoked since I last looked": an index scan.
+    sa.Column("revoked_at", UTCDateTime, nullable=False, index=True),
+)
+
 
 def _words(text: str | None) -> frozenset[str]:
     return frozenset(text.split()) if text else frozenset()
@@ -129,6 +190,61 @@ def _key(m: Mapping[Any, Any], owner: str | None) -> ApiKey:
         replaced_by=m["replaced_by"],
         secret_hash=m["secret_hash"],
     )
+
+
+def _client(m: Mapping[Any, Any]) -> Client:
+    return Client(
+        id=m["id"],
+        name=m["name"],
+        kind=m["kind"],
+        team=m["team"],
+        scopes=_words(m["scopes"]),
+        roles=_words(m["roles"]),
+        redirect_uris=tuple(json.loads(m["redirect_uris"])),
+        public=bool(m["public"]),
+        first_party=bool(m["first_party"]),
+        created_at=m["created_at"],
+        disabled=bool(m["disabled"]),
+        secret_hash=m["secret_hash"],
+        previous_secret_hash=m["previous_secret_hash"],
+        previous_secret_expires_at=m["previous_secret_expires_at"],
+    )
+
+
+def _refresh_token(m: Mapping[Any, Any]) -> RefreshToken:
+    return RefreshToken(
+        id=m["id"],
+        family_id=m["family_id"],
+        client_id=m["client_id"],
+        subject=m["subject"],
+        kind=m["kind"],
+        scopes=_words(m["scopes"]),
+        credential_epoch=m["credential_epoch"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        idle_expires_at=m["idle_expires_at"],
+        used_at=m["used_at"],
+        revoked_at=m["revoked_at"],
+        secret_hash=m["secret_hash"],
+    )
+
+
+def _refresh_token_values(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "family_id": token.family_id,
+        "client_id": token.client_id,
+        "subject": token.subject,
+        "kind": token.kind,
+        "scopes": _join(token.scopes),
+        "credential_epoch": token.credential_epoch,
+        "secret_hash": token.secret_hash,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "idle_expires_at": token.idle_expires_at,
+        "used_at": token.used_at,
+        "revoked_at": token.revoked_at,
+    }
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -393,4 +509,219 @@ class SQLStore:
                 .where(api_keys.c.id == sa.bindparam("key_id"))
                 .values(last_used_at=sa.bindparam("used_at")),
                 [{"key_id": k, "used_at": t} for k, t in last_used.items()],
+            )
+
+    # -- OAuth2 clients and apps ---------------------------------------------------------
+
+    def add_client(self, client: Client) -> Client:
+        """Insert a client or app; :class:`~authmw.store.Conflict` if the id exists."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    clients.insert().values(
+                        id=client.id,
+                        name=client.name,
+                        kind=client.kind,
+                        team=client.team,
+                        scopes=_join(client.scopes),
+                        roles=_join(client.roles),
+                        redirect_uris=json.dumps(list(client.redirect_uris)),
+                        public=client.public,
+                        first_party=client.first_party,
+                        disabled=client.disabled,
+                        secret_hash=client.secret_hash,
+                        previous_secret_hash=client.previous_secret_hash,
+                        previous_secret_expires_at=client.previous_secret_expires_at,
+                        created_at=client.created_at,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"client id {client.id!r} already exists") from None
+        return client
+
+    def get_client(self, client_id: str) -> Client | None:
+        """Return the client through one primary-key lookup, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).first()
+        return None if row is None else _client(row._mapping)
+
+    def list_clients(self, *, kind: str | None = None) -> Sequence[Client]:
+        """Return clients, optionally of one kind, by name and then id."""
+        query = sa.select(clients)
+        if kind is not None:
+            query = query.where(clients.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(clients.c.name, clients.c.id)).all()
+        return [_client(r._mapping) for r in rows]
+
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        disabled: bool | None = None,
+        secret_hash: str | None = None,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: datetime | None = None,
+        clear_previous: bool = False,
+    ) -> Client:
+        """Update the given fields in one statement; :class:`~authmw.store.NotFound` if absent."""
+        if clear_previous and (
+            previous_secret_hash is not None or previous_secret_expires_at is not None
+        ):
+            raise ValueError("clear_previous cannot be combined with a previous secret")
+        values: dict[str, Any] = {}
+        if disabled is not None:
+            values["disabled"] = disabled
+        if secret_hash is not None:
+            values["secret_hash"] = secret_hash
+        if previous_secret_hash is not None:
+            values["previous_secret_hash"] = previous_secret_hash
+        if previous_secret_expires_at is not None:
+            values["previous_secret_expires_at"] = previous_secret_expires_at
+        if clear_previous:
+            values["previous_secret_hash"] = None
+            values["previous_secret_expires_at"] = None
+        with self.engine.begin() as conn:
+            if values:
+                row = conn.execute(
+                    clients.update()
+                    .where(clients.c.id == client_id)
+                    .values(values)
+                    .returning(*clients.c)
+                ).first()
+            else:
+                row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).first()
+        if row is None:
+            raise NotFound(f"no client with id {client_id!r}")
+        return _client(row._mapping)
+
+    # -- refresh tokens ------------------------------------------------------------------
+
+    def add_refresh_token(self, token: RefreshToken) -> RefreshToken:
+        """Insert a refresh token; :class:`~authmw.store.Conflict` if the id exists."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(refresh_tokens.insert().values(_refresh_token_values(token)))
+        except IntegrityError:
+            raise Conflict(f"refresh token id {token.id!r} already exists") from None
+        return token
+
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        """Return the refresh token through one primary-key lookup, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(refresh_tokens).where(refresh_tokens.c.id == token_id)
+            ).first()
+        return None if row is None else _refresh_token(row._mapping)
+
+    def rotate_refresh_token(self, token_id: str, successor: RefreshToken, at: datetime) -> bool:
+        """Consume the token and insert its successor in one transaction; ``False`` if it lost.
+
+        The database decides the race, not a lock in this process: the conditional
+        UPDATE is the first statement, so on SQLite it takes the write lock (other
+        writers wait, then find ``used_at`` set), and on PostgreSQL a concurrent
+        UPDATE of the row waits for this transaction and re-checks the condition
+        (READ COMMITTED), matching nothing once this one committed. Exactly one
+        caller changes the row; only that caller inserts a successor.
+        """
+        try:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    refresh_tokens.update()
+                    .where(
+                        refresh_tokens.c.id == token_id,
+                        refresh_tokens.c.used_at.is_(None),
+                        refresh_tokens.c.revoked_at.is_(None),
+                    )
+                    .values(used_at=at)
+                ).rowcount
+                if changed != 1:
+                    return False  # leaving the block commits an UPDATE that changed nothing
+                conn.execute(refresh_tokens.insert().values(_refresh_token_values(successor)))
+        except IntegrityError:
+            # The successor's id was taken: the whole rotation rolled back.
+            raise Conflict(f"refresh token id {successor.id!r} already exists") from None
+        return True
+
+    def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        """Revoke every token of the family not revoked yet; return how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    refresh_tokens.update()
+                    .where(
+                        refresh_tokens.c.family_id == family_id,
+                        refresh_tokens.c.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=at)
+                ).rowcount
+            )
+
+    def revoke_refresh_tokens(
+        self, *, subject: str, client_id: str | None = None, at: datetime
+    ) -> list[str]:
+        """Revoke a subject's tokens not revoked yet; return the families touched, sorted."""
+        conditions = [refresh_tokens.c.subject == subject, refresh_tokens.c.revoked_at.is_(None)]
+        if client_id is not None:
+            conditions.append(refresh_tokens.c.client_id == client_id)
+        with self.engine.begin() as conn:
+            families = conn.execute(
+                refresh_tokens.update()
+                .where(*conditions)
+                .values(revoked_at=at)
+                .returning(refresh_tokens.c.family_id)
+            ).scalars()
+            return sorted(set(families))
+
+    # -- revocations ---------------------------------------------------------------------
+
+    def add_revocation(self, revocation: Revocation) -> None:
+        """Record a revocation; the same kind and id again is ignored (the first is kept)."""
+        values = {
+            "kind": revocation.kind,
+            "id": revocation.id,
+            "subject": revocation.subject,
+            "expires_at": revocation.expires_at,
+            "revoked_at": revocation.revoked_at,
+        }
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert(revocations).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            insert = sqlite.insert(revocations).on_conflict_do_nothing()
+        else:  # pragma: no cover - other backends: a duplicate is an IntegrityError
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(revocations.insert().values(values))
+            except IntegrityError:
+                pass
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert.values(values))
+
+    def revocations_since(self, since: datetime) -> Sequence[Revocation]:
+        """Return revocations made at or after ``since`` that expire after it, oldest first."""
+        query = (
+            sa.select(revocations)
+            .where(revocations.c.revoked_at >= since, revocations.c.expires_at > since)
+            .order_by(revocations.c.revoked_at, revocations.c.kind, revocations.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Revocation(
+                id=r.id,
+                kind=r.kind,
+                subject=r.subject,
+                expires_at=r.expires_at,
+                revoked_at=r.revoked_at,
+            )
+            for r in rows
+        ]
+
+    def purge_revocations(self, before: datetime) -> int:
+        """Delete revocations that expired before ``before``; return how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(revocations.delete().where(revocations.c.expires_at < before)).rowcount
             )
