@@ -34,7 +34,7 @@ from authmw.errors import Forbidden, InsufficientRole, InsufficientScope
 from authmw.principal import KINDS, Principal
 
 if TYPE_CHECKING:
-    from authmw.store import ApiKey, User
+    from authmw.store import ApiKey, Client, User
 
 __all__ = ["ApiKeyMode", "Policy", "Role", "check_kinds"]
 
@@ -157,6 +157,32 @@ class Policy:
             teams=user.teams,
             credential_id=credential_id,
             client_id=client_id,
+            expires_at=expires_at,
+        )
+
+    def client_principal(
+        self,
+        client: Client,
+        *,
+        scopes: Collection[str] | None = None,
+        credential_id: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Principal:
+        """Build the principal of an OAuth2 client's token (client-credentials grant).
+
+        Bound to the client's team; its roles and scopes are those the client was
+        registered with *now* (``scopes`` narrows them to what the token asked for).
+        """
+        granted = client.scopes if scopes is None else client.scopes & frozenset(scopes)
+        return Principal(
+            kind="client",
+            subject=client.id,
+            roles=self.effective_roles(client.roles),
+            scopes=granted,
+            team=client.team,
+            teams=frozenset() if client.team is None else frozenset({client.team}),
+            credential_id=credential_id,
+            client_id=client.id,
             expires_at=expires_at,
         )
 

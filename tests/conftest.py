@@ -16,6 +16,8 @@ from authmw.store.sql import SQLStore
 
 #: The password every seeded user has (long enough for the password policy).
 PASSWORD = "correct horse battery staple"
+#: The signing key of test authenticators (tokens need one; real ones come from the environment).
+SECRET_KEY = "test-signing-key-0123456789abcdef0123456789"
 
 #: The demo users: one per role of ``Policy.default()``, with teams for team checks.
 SEED_USERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -56,6 +58,8 @@ def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]
         seed: bool = True,
     ) -> Authenticator:
         real_store = SQLStore(store) if isinstance(store, str) else store
+        if settings is None:
+            settings = Settings(secret_keys=(SECRET_KEY,))
         auth = Authenticator(
             real_store, policy=policy, settings=settings, passwords=hasher, clock=clock
         )

@@ -12,7 +12,7 @@ from authmw import keys
 from authmw.authenticator import Authenticator
 from authmw.errors import AuthError
 from authmw.principal import Principal
-from authmw.store import ApiKey, KeyMatch, Store, User
+from authmw.store import ApiKey, Client, KeyMatch, RefreshToken, Revocation, Store, User
 
 __all__ = ["CountingStore", "ManualClock", "Outcome", "outcome_of", "store_key"]
 
@@ -113,6 +113,72 @@ class CountingStore:
     def record_key_use(self, last_used: Mapping[str, datetime]) -> None:
         self._note("record_key_use")
         self.inner.record_key_use(last_used)
+
+    def add_client(self, client: Client) -> Client:
+        self._note("add_client")
+        return self.inner.add_client(client)
+
+    def get_client(self, client_id: str) -> Client | None:
+        self._note("get_client")
+        return self.inner.get_client(client_id)
+
+    def list_clients(self, *, kind: str | None = None) -> Sequence[Client]:
+        self._note("list_clients")
+        return self.inner.list_clients(kind=kind)
+
+    def update_client(
+        self,
+        client_id: str,
+        *,
+        disabled: bool | None = None,
+        secret_hash: str | None = None,
+        previous_secret_hash: str | None = None,
+        previous_secret_expires_at: datetime | None = None,
+        clear_previous: bool = False,
+    ) -> Client:
+        self._note("update_client")
+        return self.inner.update_client(
+            client_id,
+            disabled=disabled,
+            secret_hash=secret_hash,
+            previous_secret_hash=previous_secret_hash,
+            previous_secret_expires_at=previous_secret_expires_at,
+            clear_previous=clear_previous,
+        )
+
+    def add_refresh_token(self, token: RefreshToken) -> RefreshToken:
+        self._note("add_refresh_token")
+        return self.inner.add_refresh_token(token)
+
+    def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        self._note("get_refresh_token")
+        return self.inner.get_refresh_token(token_id)
+
+    def rotate_refresh_token(self, token_id: str, successor: RefreshToken, at: datetime) -> bool:
+        self._note("rotate_refresh_token")
+        return self.inner.rotate_refresh_token(token_id, successor, at)
+
+    def revoke_refresh_family(self, family_id: str, at: datetime) -> int:
+        self._note("revoke_refresh_family")
+        return self.inner.revoke_refresh_family(family_id, at)
+
+    def revoke_refresh_tokens(
+        self, *, subject: str, client_id: str | None = None, at: datetime
+    ) -> list[str]:
+        self._note("revoke_refresh_tokens")
+        return self.inner.revoke_refresh_tokens(subject=subject, client_id=client_id, at=at)
+
+    def add_revocation(self, revocation: Revocation) -> None:
+        self._note("add_revocation")
+        self.inner.add_revocation(revocation)
+
+    def revocations_since(self, since: datetime) -> Sequence[Revocation]:
+        self._note("revocations_since")
+        return self.inner.revocations_since(since)
+
+    def purge_revocations(self, before: datetime) -> int:
+        self._note("purge_revocations")
+        return self.inner.purge_revocations(before)
 
     def close(self) -> None:
         self._note("close")

@@ -1,0 +1,324 @@
+"""The bridge between oauthlib's grant machinery and authmw's stores and rules.
+
+oauthlib parses and checks token requests (RFC 6749 section 4 and 6) and asks a
+``RequestValidator`` every question that needs data: is this client who it says,
+may it use this grant, are these scopes allowed, is this password right. This
+module answers them, always through the core (``authenticator.clients``,
+``authenticator.tokens``, the policy), never with rules of its own.
+
+Why oauthlib, and what we do around it: ``docs/decisions/0006-oauthlib-for-grant-machinery.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from oauthlib.oauth2 import RequestValidator
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
+from authmw.store import Client, User
+from authmw.throttle import LoginThrottle
+from authmw.tokens import GrantError, IssuedTokens
+
+if TYPE_CHECKING:
+    from oauthlib.common import Request
+
+    from authmw.authenticator import Authenticator
+
+__all__ = ["CallContext", "ClientRef", "Throttled", "Validator", "call_context"]
+
+log = logging.getLogger("authmw")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the endpoint learnt about one request before handing it to oauthlib.
+
+    Client credentials are parsed by the endpoint (Basic or form body, never
+    both), so oauthlib never sees the ``Authorization`` header.
+    """
+
+    client_id: str | None
+    client_secret: str | None
+    address: str | None
+    #: Introspection needs a client that proves itself with a secret.
+    require_secret: bool = False
+
+
+call_context: ContextVar[CallContext | None] = ContextVar("authmw_oauth_call", default=None)
+
+
+def _context() -> CallContext:
+    ctx = call_context.get()
+    if ctx is None:  # pragma: no cover - only the endpoints call oauthlib
+        raise RuntimeError("authmw: oauthlib called outside an authmw endpoint")
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRef:
+    """What oauthlib wants on ``request.client`` (a ``client_id``), holding our record."""
+
+    record: Client
+
+    @property
+    def client_id(self) -> str:
+        """The client's id, as oauthlib reads it."""
+        return self.record.id
+
+
+class Throttled(oauth_errors.OAuth2Error):  # type: ignore[misc]
+    """Too many failed logins: 429 with ``Retry-After`` (the body is an RFC 6749 error)."""
+
+    error = "invalid_request"
+    status_code = 429
+    description = "Too many failed attempts; try again later."
+
+    def __init__(self, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in seconds."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+_INVALID_CREDENTIALS = "Invalid username or password."
+
+
+class Validator(RequestValidator):  # type: ignore[misc]
+    """Answers oauthlib's questions for the token, revocation and introspection endpoints."""
+
+    def __init__(self, authenticator: Authenticator, throttle: LoginThrottle) -> None:
+        super().__init__()
+        self._auth = authenticator
+        self._throttle = throttle
+
+    # -- client authentication (RFC 6749 section 2.3) ----------------------------------
+
+    def client_authentication_required(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        """Everyone authenticates except a public app naming itself by ``client_id``."""
+        ctx = _context()
+        if ctx.client_secret is not None or ctx.require_secret or ctx.client_id is None:
+            return True
+        client = self._auth.store.get_client(ctx.client_id)
+        return client is None or not client.public
+
+    def authenticate_client(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        """Check the client's secret (constant time; unknown and wrong look the same)."""
+        ctx = _context()
+        client = None
+        if ctx.client_id is not None and ctx.client_secret is not None:
+            client = self._auth.clients.authenticate(ctx.client_id, ctx.client_secret)
+        if client is None:
+            self._auth.audit.emit(
+                "client.authentication_failed", address=ctx.address, reason="bad_credentials"
+            )
+            return False
+        request.client = ClientRef(client)
+        request.client_id = client.id
+        return True
+
+    def authenticate_client_id(
+        self, client_id: str, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Identify a public app by its id alone: it has no secret (PKCE protects its codes)."""
+        ctx = _context()
+        client = self._auth.store.get_client(ctx.client_id) if ctx.client_id else None
+        if client is None or client.disabled or not client.public:
+            self._auth.audit.emit(
+                "client.authentication_failed", address=ctx.address, reason="unknown_public_client"
+            )
+            return False
+        request.client = ClientRef(client)
+        request.client_id = client.id
+        return True
+
+    # -- grants and scopes ---------------------------------------------------------------
+
+    def validate_grant_type(
+        self,
+        client_id: str,
+        grant_type: str,
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Machine clients use client credentials only; apps use the user grants."""
+        record = client.record
+        if record.kind == "client":
+            return grant_type == "client_credentials"
+        if grant_type == "password":
+            return record.first_party
+        return grant_type in ("refresh_token", "authorization_code")
+
+    def validate_user(
+        self,
+        username: str,
+        password: str,
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Check a password grant: first-party apps only, throttled, uniform failures."""
+        if client.record.kind != "app" or not client.record.first_party:
+            # RFC 9700 section 2.4: the password grant must not be used by third
+            # parties. Refused before the password is even looked at.
+            raise oauth_errors.UnauthorizedClientError(
+                description="Only first-party apps may use the password grant.", request=request
+            )
+        ctx = _context()
+        wait = self._throttle.retry_after(username, ctx.address)
+        if wait is not None:
+            self._auth.audit.emit(
+                "login.throttled", address=ctx.address, client_id=client.client_id
+            )
+            raise Throttled(wait, request=request)
+        user = self.check_password(username, password)
+        if user is None:
+            self._throttle.failed(username, ctx.address)
+            self._auth.audit.emit("login.failed", address=ctx.address, client_id=client.client_id)
+            raise oauth_errors.InvalidGrantError(description=_INVALID_CREDENTIALS, request=request)
+        self._throttle.succeeded(username, ctx.address)
+        self._auth.audit.emit(
+            "login.succeeded", user=user.username, address=ctx.address, client_id=client.client_id
+        )
+        request.user = user
+        return True
+
+    def check_password(self, username: str, password: str) -> User | None:
+        """Return the user if the password is theirs and the account is enabled.
+
+        Unknown user, wrong password and disabled account take the same path and
+        the same time: each verifies one hash (a dummy one when there is no user).
+        An outdated hash is upgraded on success.
+        """
+        user = self._auth.store.get_user(username)
+        ok, new_hash = self._auth.passwords.verify(
+            password, user.password_hash if user is not None else None
+        )
+        if not ok or user is None or user.disabled:
+            return None
+        if new_hash is not None:
+            # A rehash keeps the password, so the credential epoch stays.
+            self._auth.store.update_user(user.username, password_hash=new_hash)
+        return user
+
+    def _allowed_scopes(self, request: Request) -> frozenset[str]:
+        record: Client = request.client.record
+        if request.grant_type == "client_credentials":
+            return record.scopes
+        user: User = request.user
+        allowed = self._auth.policy.scopes_for(user.roles)
+        # An app registered with scopes may ask only for those.
+        return allowed & record.scopes if record.scopes else allowed
+
+    def get_default_scopes(
+        self, client_id: str, request: Request, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        """No ``scope`` asked for: everything the client (or the user, through the app) may have."""
+        return sorted(self._allowed_scopes(request))
+
+    def validate_scopes(
+        self,
+        client_id: str,
+        scopes: list[str],
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Scopes asked for must be within what the client or the user's roles allow."""
+        return frozenset(scopes) <= self._allowed_scopes(request)
+
+    # -- refresh tokens ------------------------------------------------------------------
+
+    def validate_refresh_token(
+        self, refresh_token: str, client: ClientRef, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Check *and* rotate: rotation must be one atomic step, so it happens here."""
+        requested = frozenset(request.scope.split()) if request.scope else None
+        try:
+            issued = self._auth.tokens.refresh(refresh_token, client.record, requested)
+        except GrantError as exc:
+            error = (
+                oauth_errors.InvalidScopeError
+                if exc.error == "invalid_scope"
+                else oauth_errors.InvalidGrantError
+            )
+            raise error(description=exc.description, request=request) from None
+        request.authmw_issued = issued
+        return True
+
+    def get_original_scopes(
+        self, refresh_token: str, request: Request, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        """Return the scopes granted, already checked by :meth:`validate_refresh_token`."""
+        issued: IssuedTokens = request.authmw_issued
+        requested = request.scope.split() if request.scope else []
+        return sorted(issued.scopes | frozenset(requested))
+
+    def rotate_refresh_token(self, request: Request) -> bool:
+        """Rotate on every use (RFC 9700 section 4.14.2)."""
+        return True
+
+    # -- issuing -------------------------------------------------------------------------
+
+    def issue(self, request: Request) -> IssuedTokens:
+        """Mint the tokens of a successful request (once; oauthlib asks twice)."""
+        issued: IssuedTokens | None = getattr(request, "authmw_issued", None)
+        if issued is not None:
+            request.scopes = sorted(issued.scopes)
+            return issued
+        record: Client = request.client.record
+        scopes = frozenset(request.scopes or ())
+        if request.grant_type == "client_credentials":
+            issued = self._auth.tokens.issue_for_client(record, scopes)
+        else:
+            issued = self._auth.tokens.issue_for_user(request.user, record, scopes)
+        request.authmw_issued = issued
+        # oauthlib reports request.scopes as the response's "scope": make it the
+        # scope the token really carries (RFC 6749 section 5.1).
+        request.scopes = sorted(issued.scopes)
+        return issued
+
+    def save_bearer_token(
+        self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """Tokens are stored when minted; here we only record the event."""
+        issued: IssuedTokens = request.authmw_issued
+        user: User | None = getattr(request, "user", None)
+        self._auth.audit.emit(
+            "token.issued",
+            grant_type=request.grant_type,
+            client_id=request.client.client_id,
+            user=user.username if user is not None else None,
+            token_id=issued.token_id,
+            family_id=issued.family_id,
+        )
+
+    # -- revocation and introspection ---------------------------------------------------
+
+    def revoke_token(
+        self, token: str, token_type_hint: str | None, request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """RFC 7009: the hint is only a hint; the prefix tells the type."""
+        self._auth.tokens.revoke(token, request.client.record)
+
+    def introspect_token(
+        self, token: str, token_type_hint: str | None, request: Request, *args: Any, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """RFC 7662: the claims of a live token, ``None`` for anything else."""
+        claims = self._auth.tokens.introspect(token)
+        self._auth.audit.emit(
+            "token.introspected", client_id=request.client.client_id, kind=str(claims["active"])
+        )
+        if not claims["active"]:
+            return None
+        return {k: v for k, v in claims.items() if v is not None}

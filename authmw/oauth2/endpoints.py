@@ -1,0 +1,297 @@
+"""The auth endpoints as one framework-neutral app: token, revocation, introspection.
+
+>>> endpoints = AuthEndpoints(authenticator)                        # doctest: +SKIP
+>>> app = endpoints.asgi(app)        # FastAPI / Starlette           # doctest: +SKIP
+>>> app.wsgi_app = endpoints.wsgi(app.wsgi_app)   # Flask            # doctest: +SKIP
+
+The wrapper serves ``/oauth/token``, ``/oauth/revoke`` and ``/oauth/introspect``
+and passes every other request to the application unchanged. Each request is
+checked here first (POST only, no query string, strict form body, one method of
+client authentication); oauthlib then runs the grant, asking
+:class:`~authmw.oauth2._validator.Validator` for every decision. Under ASGI the
+whole request runs in a worker thread: a login hashes a password, and that must
+never hold up the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from oauthlib.oauth2 import BearerToken, IntrospectEndpoint, RevocationEndpoint, TokenEndpoint
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from oauthlib.oauth2.rfc6749.grant_types import (
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    ResourceOwnerPasswordCredentialsGrant,
+)
+
+from authmw.addresses import client_address, parse_trusted_proxies
+from authmw.authenticator import _to_thread
+from authmw.oauth2._http import (
+    ASGIApp,
+    FormError,
+    HttpRequest,
+    HttpResponse,
+    WSGIApp,
+    asgi_adapter,
+    parse_form,
+    wsgi_adapter,
+)
+from authmw.oauth2._validator import CallContext, Validator, call_context
+from authmw.throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from authmw.authenticator import Authenticator
+
+__all__ = ["AuthEndpoints"]
+
+log = logging.getLogger("authmw")
+
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
+REVOKE_PATH = "/oauth/revoke"
+INTROSPECT_PATH = "/oauth/introspect"
+
+#: The grants the token endpoint speaks (authorization_code joins with the consent page).
+GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+
+# oauthlib's DEBUG lines quote refresh tokens and whole token responses. authmw
+# never logs a secret, so oauthlib's own loggers are held at INFO unless an
+# application has configured them itself.
+_oauthlib_log = logging.getLogger("oauthlib")
+if _oauthlib_log.level == logging.NOTSET:
+    _oauthlib_log.setLevel(logging.INFO)
+
+
+class _ClientCredentialsError(Exception):
+    """Client credentials sent in a way RFC 6749 section 2.3.1 does not allow."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def _error(status: int, error: str, description: str, *headers: tuple[str, str]) -> HttpResponse:
+    return HttpResponse.json(status, {"error": error, "error_description": description}, headers)
+
+
+class AuthEndpoints:
+    """The token, revocation and introspection endpoints of an :class:`~authmw.Authenticator`."""
+
+    def __init__(
+        self, authenticator: Authenticator, *, throttle: LoginThrottle | None = None
+    ) -> None:
+        self.authenticator = authenticator
+        self.throttle = throttle or LoginThrottle()
+        self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
+        validator = Validator(authenticator, self.throttle)
+        self._validator = validator
+        bearer = BearerToken(
+            validator,
+            token_generator=lambda request: validator.issue(request).access_token,
+            refresh_token_generator=lambda request: validator.issue(request).refresh_token,
+            expires_in=lambda request: validator.issue(request).expires_in,
+        )
+        grants: dict[str, Any] = {
+            "password": ResourceOwnerPasswordCredentialsGrant(validator),
+            "refresh_token": RefreshTokenGrant(validator, issue_new_refresh_tokens=True),
+            "client_credentials": ClientCredentialsGrant(validator),
+        }
+        self._token = TokenEndpoint("client_credentials", bearer, grants)
+        self._revoke = RevocationEndpoint(validator, ("access_token", "refresh_token"))
+        self._introspect = IntrospectEndpoint(validator, ("access_token", "refresh_token"))
+        self._routes: Mapping[str, Callable[[HttpRequest, dict[str, str]], HttpResponse]] = {
+            TOKEN_PATH: self._token_request,
+            REVOKE_PATH: self._revoke_request,
+            INTROSPECT_PATH: self._introspect_request,
+        }
+
+    # -- mounting ----------------------------------------------------------------------
+
+    def handles(self, path: str) -> bool:
+        """Whether ``path`` is one of these endpoints."""
+        return path in self._routes
+
+    def wsgi(self, app: WSGIApp | None = None) -> WSGIApp:
+        """Return a WSGI app serving the endpoints and passing other paths to ``app``."""
+        return wsgi_adapter(self.handles, self.handle, app)
+
+    def asgi(self, app: ASGIApp | None = None) -> ASGIApp:
+        """Return an ASGI app serving the endpoints (in a worker thread), others to ``app``."""
+
+        async def handle(request: HttpRequest) -> HttpResponse:
+            return await _to_thread(lambda: self.handle(request))
+
+        return asgi_adapter(self.handles, handle, app)
+
+    # -- handling ----------------------------------------------------------------------
+
+    def handle(self, request: HttpRequest) -> HttpResponse:  # noqa: PLR0911 - one per check
+        """Answer one request to an endpoint (blocking). Never raises."""
+        route = self._routes.get(request.path)
+        if route is None:
+            return _error(404, "not_found", "No such endpoint.")
+        if request.method != "POST":
+            return _error(405, "invalid_request", "Use POST.", ("Allow", "POST"))
+        if request.query:
+            # RFC 6749 section 2.3.1 and RFC 9700 section 4.3.2: credentials in a URL leak.
+            return _error(
+                400, "invalid_request", "Parameters in the query string are not accepted."
+            )
+        try:
+            form = parse_form(request)
+        except FormError as exc:
+            return _error(400, "invalid_request", str(exc))
+        try:
+            return route(request, form)
+        except _ClientCredentialsError as exc:
+            return self._client_error(exc.error, exc.description)
+        except Exception:
+            # A store that is down, or a bug: fail closed, say so, log the cause
+            # (the traceback holds no secret: tokens and passwords stay in locals
+            # that logging does not print).
+            log.error("authmw: the %s endpoint failed", request.path, exc_info=True)
+            return _error(
+                503,
+                "temporarily_unavailable",
+                "The authorization server is temporarily unavailable.",
+                ("Retry-After", "5"),
+            )
+
+    def _client_error(self, error: str, description: str) -> HttpResponse:
+        headers: tuple[tuple[str, str], ...] = ()
+        if error == "invalid_client":
+            # RFC 6749 section 5.2: name the scheme the client may authenticate with.
+            realm = self.authenticator.settings.realm
+            headers = (("WWW-Authenticate", f'Basic realm="{realm}"'),)
+        status = 401 if error == "invalid_client" else 400
+        return _error(status, error, description, *headers)
+
+    def _context(
+        self, request: HttpRequest, form: dict[str, str], *, require_secret: bool = False
+    ) -> CallContext:
+        client_id, secret = _client_credentials(request, form)
+        address = client_address(request.peer, request.header("x-forwarded-for"), self._trusted)
+        return CallContext(client_id, secret, address, require_secret=require_secret)
+
+    def _call(
+        self,
+        ctx: CallContext,
+        form: dict[str, str],
+        run: Callable[[list[tuple[str, str]]], tuple[dict[str, str], str, int]],
+    ) -> HttpResponse:
+        # oauthlib reads parameters from the body it is given; the client's secret
+        # was taken out by _context and travels in the call context instead.
+        body = [(k, v) for k, v in form.items() if k != "client_secret"]
+        token = call_context.set(ctx)
+        try:
+            headers, text, status = run(body)
+        except oauth_errors.OAuth2Error as exc:
+            headers, text, status = dict(exc.headers), exc.json, exc.status_code
+        finally:
+            call_context.reset(token)
+        payload = json.loads(text) if text else None
+        if status == 401 and isinstance(payload, dict) and payload.get("error") == "invalid_client":
+            return self._client_error("invalid_client", _INVALID_CLIENT)
+        extra = [(k, v) for k, v in headers.items() if k.lower() == "retry-after"]
+        if payload is None:
+            return HttpResponse(status, (("Cache-Control", "no-store"),))
+        return HttpResponse.json(status, _described(payload), extra)
+
+    def _token_request(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            return _error(400, "invalid_request", "The grant_type parameter is missing.")
+        if grant_type not in GRANT_TYPES:
+            return _error(400, "unsupported_grant_type", "This grant type is not supported.")
+        ctx = self._context(request, form)
+        return self._call(
+            ctx,
+            form,
+            lambda body: self._token.create_token_response(
+                TOKEN_PATH, "POST", body=body, headers={}
+            ),
+        )
+
+    def _revoke_request(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        ctx = self._context(request, form)
+        # RFC 7009 section 2.1: an unknown hint is ignored, never an error.
+        if form.get("token_type_hint") not in (None, "access_token", "refresh_token"):
+            form = {k: v for k, v in form.items() if k != "token_type_hint"}
+        return self._call(
+            ctx,
+            form,
+            lambda body: self._revoke.create_revocation_response(
+                REVOKE_PATH, "POST", body=body, headers={}
+            ),
+        )
+
+    def _introspect_request(self, request: HttpRequest, form: dict[str, str]) -> HttpResponse:
+        ctx = self._context(request, form, require_secret=True)
+        return self._call(
+            ctx,
+            form,
+            lambda body: self._introspect.create_introspect_response(
+                INTROSPECT_PATH, "POST", body=body, headers={}
+            ),
+        )
+
+
+_INVALID_CLIENT = "Client authentication failed."
+
+# oauthlib's descriptions are good but a few are missing; every error gets one.
+_DEFAULT_DESCRIPTIONS = {
+    "invalid_grant": "The grant is invalid, expired or revoked.",
+    "invalid_scope": "The requested scope is invalid or exceeds what is allowed.",
+    "unauthorized_client": "This client may not use this grant type.",
+    "invalid_request": "The request is missing a parameter or is malformed.",
+}
+
+
+def _described(payload: dict[str, Any]) -> dict[str, Any]:
+    error = payload.get("error")
+    if isinstance(error, str) and not payload.get("error_description"):
+        payload["error_description"] = _DEFAULT_DESCRIPTIONS.get(error, "The request failed.")
+    return payload
+
+
+def _client_credentials(
+    request: HttpRequest, form: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """Return ``(client_id, client_secret)`` from HTTP Basic or the form, never both.
+
+    RFC 6749 section 2.3.1: with Basic, id and secret are form-urlencoded before
+    being joined with ``:``, so both are decoded here.
+    """
+    body_id, body_secret = form.get("client_id"), form.get("client_secret")
+    if request.header_count("authorization") > 1:
+        raise _ClientCredentialsError("invalid_request", "Send one Authorization header.")
+    authorization = request.header("authorization")
+    if authorization is None:
+        return body_id, body_secret
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise _ClientCredentialsError("invalid_client", _INVALID_CLIENT)
+    if body_secret is not None:
+        raise _ClientCredentialsError(
+            "invalid_request", "Authenticate the client one way: HTTP Basic or the form, not both."
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise _ClientCredentialsError("invalid_client", _INVALID_CLIENT) from None
+    raw_id, sep, raw_secret = decoded.partition(":")
+    if not sep:
+        raise _ClientCredentialsError("invalid_client", _INVALID_CLIENT)
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    if body_id is not None and body_id != client_id:
+        raise _ClientCredentialsError(
+            "invalid_request", "The client_id in the form differs from the one in HTTP Basic."
+        )
+    return client_id, secret

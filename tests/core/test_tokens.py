@@ -1,0 +1,465 @@
+"""Access and refresh tokens: format, verification, rotation, revocation, invalidation."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from itsdangerous import URLSafeSerializer
+
+from authmw import Authenticator, Settings
+from authmw.credentials import Credential
+from authmw.errors import InvalidToken, ServiceUnavailable
+from authmw.store import Client, RefreshToken
+from authmw.store.sql import SQLStore
+from authmw.tokens import AccessClaims, AccessTokenCodec, GrantError, IssuedTokens
+from tests.conftest import SECRET_KEY, AuthenticatorFactory
+from tests.core.conftest import sqlite_file_url
+from tests.core.support import CountingStore, ManualClock
+
+KEY_A = "a" * 40
+KEY_B = "b" * 40
+
+
+def claims(**changes: object) -> AccessClaims:
+    """Claims of a user token that expires far in the future."""
+    base: dict[str, object] = {
+        "token_id": "t1",
+        "kind": "user",
+        "subject": "alice",
+        "client_id": "app1",
+        "issued_at": 1,
+        "expires_at": 2**40,
+        "roles": frozenset({"manager"}),
+        "scopes": frozenset({"reports:read"}),
+        "epoch": 3,
+        "family_id": "f1",
+    }
+    base.update(changes)
+    return AccessClaims(**base)  # type: ignore[arg-type]
+
+
+# -- the codec ---------------------------------------------------------------------------
+
+
+def test_codec_round_trip_and_prefix() -> None:
+    codec = AccessTokenCodec([KEY_A])
+    token = codec.encode(claims())
+    assert token.startswith("amt_")
+    assert codec.decode(token) == claims()
+
+
+def test_a_token_signed_with_an_older_key_still_verifies() -> None:
+    old = AccessTokenCodec([KEY_A]).encode(claims())
+    rotated = AccessTokenCodec([KEY_B, KEY_A])  # newest first
+    assert rotated.decode(old) == claims()
+    # ...and new tokens are signed with the newest key only.
+    assert AccessTokenCodec([KEY_B]).decode(rotated.encode(claims())) == claims()
+    with pytest.raises(InvalidToken):
+        AccessTokenCodec([KEY_A]).decode(rotated.encode(claims()))
+
+
+def test_a_token_signed_with_a_removed_key_fails() -> None:
+    old = AccessTokenCodec([KEY_A]).encode(claims())
+    with pytest.raises(InvalidToken):
+        AccessTokenCodec([KEY_B]).decode(old)
+
+
+@pytest.mark.parametrize("keys", [[], ["short"]])
+def test_codec_refuses_missing_or_weak_keys(keys: list[str]) -> None:
+    with pytest.raises(ValueError, match="key"):
+        AccessTokenCodec(keys)
+
+
+def test_tampered_tokens_fail() -> None:
+    codec = AccessTokenCodec([KEY_A])
+    token = codec.encode(claims())
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    for bad in (flipped, token + "x", token[:-1], "amt_", "amt_.", "amk_" + token[4:]):
+        with pytest.raises(InvalidToken):
+            codec.decode(bad)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"v": 2},
+        {"v": 1, "knd": "root"},
+        ["not", "a", "dict"],
+        {**claims().to_payload(), "exp": "tomorrow"},
+        {**claims().to_payload(), "rol": "admin"},
+        {**claims().to_payload(), "iat": True},
+        {k: v for k, v in claims().to_payload().items() if k != "sub"},
+    ],
+)
+def test_a_validly_signed_but_foreign_payload_fails_as_invalid_token(payload: object) -> None:
+    # Same keys, salt and digest as the codec: only the payload is wrong.
+    codec = AccessTokenCodec([KEY_A])
+    signed = codec._serializer.dumps(payload)
+    assert isinstance(codec._serializer, URLSafeSerializer)
+    with pytest.raises(InvalidToken):
+        codec.decode("amt_" + signed)
+
+
+@given(st.text(max_size=300))
+def test_decode_fuzz_raises_only_invalid_token(value: str) -> None:
+    codec = AccessTokenCodec([KEY_A])
+    with pytest.raises(InvalidToken):
+        codec.decode(value)
+    with pytest.raises(InvalidToken):
+        codec.decode("amt_" + value)
+
+
+# -- issuing and verifying ---------------------------------------------------------------
+
+
+def app_client(auth: Authenticator, *, first_party: bool = True, name: str = "web") -> Client:
+    """A confidential first-party app, registered through the public API."""
+    return auth.clients.create_app(
+        name, redirect_uris=["https://app.example/cb"], first_party=first_party
+    ).client
+
+
+def login(auth: Authenticator, user: str = "manager", scopes: frozenset[str] | None = None) -> IssuedTokens:
+    """Tokens for ``user`` as the password grant issues them."""
+    record = auth.users.get(user)
+    granted = auth.policy.scopes_for(record.roles) if scopes is None else scopes
+    return auth.tokens.issue_for_user(record, app_client(auth), granted)
+
+
+def bearer(value: str) -> Credential:
+    return Credential("bearer", value)
+
+
+def test_a_user_token_is_restricted_by_the_users_roles(authenticator: Authenticator) -> None:
+    issued = login(authenticator, "employee")
+    principal = authenticator.authenticate(bearer(issued.access_token))
+    assert principal is not None
+    assert principal.kind == "user"
+    assert principal.subject == "employee"
+    assert principal.roles == {"employee"}
+    assert principal.scopes == {"appointments:read"}
+    assert principal.teams == {"sales", "support"}
+    assert principal.credential_id == issued.token_id
+    assert not principal.unrestricted
+
+
+def test_scopes_asked_beyond_the_roles_are_not_granted(authenticator: Authenticator) -> None:
+    issued = login(authenticator, "employee", scopes=frozenset({"admin", "appointments:read"}))
+    assert issued.scopes == {"appointments:read"}
+
+
+def test_the_warm_path_of_a_token_makes_no_store_call(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    store = CountingStore(SQLStore("sqlite://"))
+    auth = make_authenticator(store)
+    issued = login(auth)
+    assert auth.authenticate(bearer(issued.access_token)) is not None
+    before = store.count()
+    for _ in range(5):
+        assert auth.authenticate(bearer(issued.access_token)) is not None
+    assert store.count() == before
+
+
+def test_a_cold_token_needs_no_store_call_when_its_user_was_read_recently(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    store = CountingStore(SQLStore("sqlite://"))
+    auth = make_authenticator(store)
+    first, second = login(auth), login(auth)
+    auth.authenticate(bearer(first.access_token))
+    before = store.count()
+    # A different token of the same user: signature check, revocation list and
+    # user record all come from memory.
+    assert auth.authenticate(bearer(second.access_token)) is not None
+    assert store.count() == before
+
+
+def test_an_expired_token_fails(authenticator: Authenticator) -> None:
+    auth = authenticator
+    client = app_client(auth)
+    token = auth.tokens.codec.encode(
+        claims(subject="manager", client_id=client.id, expires_at=1, epoch=0)
+    )
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(token))
+
+
+def test_a_token_for_an_unknown_user_fails(authenticator: Authenticator) -> None:
+    token = authenticator.tokens.codec.encode(claims(subject="ghost", epoch=0))
+    with pytest.raises(InvalidToken):
+        authenticator.authenticate(bearer(token))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda auth: auth.users.set_password("manager", "a brand new passphrase"),
+        lambda auth: auth.users.set_roles("manager", ["employee"]),
+        lambda auth: auth.users.disable("manager"),
+    ],
+    ids=["password", "roles", "disabled"],
+)
+def test_user_changes_kill_live_tokens_at_the_next_request(
+    authenticator: Authenticator, change: object
+) -> None:
+    issued = login(authenticator)
+    assert authenticator.authenticate(bearer(issued.access_token)) is not None
+    change(authenticator)  # type: ignore[operator]
+    with pytest.raises(InvalidToken):
+        authenticator.authenticate(bearer(issued.access_token))
+    with pytest.raises(GrantError):
+        authenticator.tokens.refresh(issued.refresh_token or "", app_of(authenticator, issued), None)
+
+
+def app_of(auth: Authenticator, issued: IssuedTokens) -> Client:
+    """The client a token was issued to."""
+    principal_client = auth.tokens.codec.decode(issued.access_token).client_id
+    return auth.clients.get(principal_client)
+
+
+def test_another_process_sees_a_password_change_within_the_staleness_bound(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    url = sqlite_file_url(tmp_path)
+    clock = ManualClock()
+    settings = Settings(secret_keys=(SECRET_KEY,), cache_ttl=5)
+    api = make_authenticator(url, settings=settings, clock=clock)
+    admin = make_authenticator(url, settings=settings, seed=False, schema=False)
+    issued = login(api)
+    assert api.authenticate(bearer(issued.access_token)) is not None
+    admin.users.set_password("manager", "a brand new passphrase")
+    clock.advance(4.9)
+    assert api.authenticate(bearer(issued.access_token)) is not None  # still within the bound
+    clock.advance(0.2)
+    with pytest.raises(InvalidToken):
+        api.authenticate(bearer(issued.access_token))
+
+
+def test_another_process_sees_a_revocation_within_the_staleness_bound(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    url = sqlite_file_url(tmp_path)
+    clock = ManualClock()
+    settings = Settings(secret_keys=(SECRET_KEY,), cache_ttl=5)
+    api = make_authenticator(url, settings=settings, clock=clock)
+    admin = make_authenticator(url, settings=settings, seed=False, schema=False)
+    issued = login(api)
+    assert api.authenticate(bearer(issued.access_token)) is not None
+    assert admin.tokens.revoke(issued.access_token, app_of(admin, issued))
+    clock.advance(5.1)
+    with pytest.raises(InvalidToken):
+        api.authenticate(bearer(issued.access_token))
+
+
+def test_a_token_is_refused_when_the_store_is_down_and_it_must_be_checked(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    url = sqlite_file_url(tmp_path)
+    auth = make_authenticator(url, settings=Settings(secret_keys=(SECRET_KEY,), cache_ttl=0))
+    issued = login(auth)
+    auth.store.close()
+    Path(tmp_path / "authmw.db").unlink()
+    (tmp_path / "authmw.db").mkdir()  # the file is gone and cannot be recreated
+    with pytest.raises(ServiceUnavailable):
+        auth.authenticate(bearer(issued.access_token))
+
+
+# -- client tokens -------------------------------------------------------------------------
+
+
+def test_a_client_token_is_bound_to_its_team(authenticator: Authenticator) -> None:
+    auth = authenticator
+    issued_client = auth.clients.create_client(
+        "billing", team="ops", scopes=["reports:read"], roles=["employee"]
+    )
+    issued = auth.tokens.issue_for_client(issued_client.client, frozenset({"reports:read"}))
+    assert issued.refresh_token is None
+    principal = auth.authenticate(bearer(issued.access_token))
+    assert principal is not None
+    assert principal.kind == "client"
+    assert principal.team == "ops"
+    assert principal.scopes == {"reports:read"}
+    assert principal.roles == {"employee"}
+    assert principal.client_id == issued_client.client.id
+    auth.clients.disable(issued_client.client.id)
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(issued.access_token))
+
+
+# -- refresh ------------------------------------------------------------------------------
+
+
+def test_refresh_rotates_and_a_replay_kills_the_family(authenticator: Authenticator) -> None:
+    auth = authenticator
+    first = login(auth)
+    client = app_of(auth, first)
+    assert first.refresh_token is not None
+    second = auth.tokens.refresh(first.refresh_token, client, None)
+    assert second.refresh_token not in (None, first.refresh_token)
+    assert second.family_id == first.family_id
+    assert auth.authenticate(bearer(second.access_token)) is not None
+    with pytest.raises(GrantError) as replay:
+        auth.tokens.refresh(first.refresh_token, client, None)
+    assert replay.value.error == "invalid_grant"
+    # The replay revoked the family: the successor and its access token are dead too.
+    assert second.refresh_token is not None
+    with pytest.raises(GrantError):
+        auth.tokens.refresh(second.refresh_token, client, None)
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(second.access_token))
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(first.access_token))
+
+
+def test_refresh_narrows_scope_but_never_widens_it(authenticator: Authenticator) -> None:
+    auth = authenticator
+    first = login(auth, scopes=frozenset({"reports:read", "appointments:read"}))
+    client = app_of(auth, first)
+    assert first.refresh_token is not None
+    with pytest.raises(GrantError) as wider:
+        auth.tokens.refresh(first.refresh_token, client, frozenset({"appointments:write"}))
+    assert wider.value.error == "invalid_scope"
+    narrower = auth.tokens.refresh(first.refresh_token, client, frozenset({"reports:read"}))
+    assert narrower.scopes == {"reports:read"}
+    # The family keeps its scope: the next refresh may ask for the original set again.
+    assert narrower.refresh_token is not None
+    again = auth.tokens.refresh(narrower.refresh_token, client, None)
+    assert again.scopes == {"reports:read", "appointments:read"}
+
+
+def test_a_refresh_token_of_one_client_is_refused_for_another(authenticator: Authenticator) -> None:
+    auth = authenticator
+    issued = login(auth)
+    other = app_client(auth, name="other")
+    assert issued.refresh_token is not None
+    with pytest.raises(GrantError):
+        auth.tokens.refresh(issued.refresh_token, other, None)
+    # The refusal did not consume the token for its rightful client.
+    assert auth.tokens.refresh(issued.refresh_token, app_of(auth, issued), None)
+
+
+@pytest.mark.parametrize("field", ["expires_at", "idle_expires_at"])
+def test_absolute_and_idle_lifetimes_end_a_refresh_token(
+    authenticator: Authenticator, field: str
+) -> None:
+    auth = authenticator
+    client = app_client(auth)
+    user = auth.users.get("manager")
+    now = datetime.now(UTC)
+    value, parsed = __import__("authmw.keys", fromlist=["generate"]).generate("amr")
+    from authmw.keys import hash_secret
+
+    lapsed = {"expires_at": now + timedelta(days=1), "idle_expires_at": now + timedelta(days=1)}
+    lapsed[field] = now - timedelta(seconds=1)
+    auth.store.add_refresh_token(
+        RefreshToken(
+            id=parsed.key_id,
+            family_id=parsed.key_id,
+            client_id=client.id,
+            subject=user.username,
+            kind="user",
+            scopes=frozenset({"reports:read"}),
+            credential_epoch=user.credential_epoch,
+            created_at=now - timedelta(days=2),
+            secret_hash=hash_secret(parsed),
+            **lapsed,
+        )
+    )
+    with pytest.raises(GrantError):
+        auth.tokens.refresh(value, client, None)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "amr_", "amr_garbage", "amk_" + "a" * 12 + "_" + "b" * 38, "x" * 500]
+)
+def test_malformed_refresh_tokens_are_invalid_grants(
+    authenticator: Authenticator, value: str
+) -> None:
+    with pytest.raises(GrantError) as refused:
+        authenticator.tokens.refresh(value, app_client(authenticator), None)
+    assert refused.value.error == "invalid_grant"
+
+
+def test_twenty_simultaneous_refreshes_exactly_one_succeeds(
+    make_authenticator: AuthenticatorFactory, sql_store: SQLStore
+) -> None:
+    auth = make_authenticator(sql_store)
+    issued = login(auth)
+    client = app_of(auth, issued)
+    assert issued.refresh_token is not None
+    barrier = threading.Barrier(20)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            auth.tokens.refresh(issued.refresh_token or "", client, None)
+            outcome = "ok"
+        except GrantError as exc:
+            outcome = exc.error
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=work) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["invalid_grant"] * 19 + ["ok"]
+
+
+# -- revocation and introspection ----------------------------------------------------------
+
+
+def test_revoking_a_refresh_token_kills_its_access_tokens(authenticator: Authenticator) -> None:
+    auth = authenticator
+    issued = login(auth)
+    client = app_of(auth, issued)
+    assert auth.authenticate(bearer(issued.access_token)) is not None
+    assert auth.tokens.revoke(issued.refresh_token or "", client)
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(issued.access_token))
+    assert auth.tokens.introspect(issued.refresh_token or "") == {"active": False}
+
+
+def test_a_client_cannot_revoke_another_clients_token(authenticator: Authenticator) -> None:
+    auth = authenticator
+    issued = login(auth)
+    other = app_client(auth, name="other")
+    assert not auth.tokens.revoke(issued.access_token, other)
+    assert not auth.tokens.revoke(issued.refresh_token or "", other)
+    assert auth.authenticate(bearer(issued.access_token)) is not None
+
+
+def test_introspection_reads_the_store_not_the_cache(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    url = sqlite_file_url(tmp_path)
+    api = make_authenticator(url)
+    admin = make_authenticator(url, seed=False, schema=False)
+    issued = login(api)
+    live = api.tokens.introspect(issued.access_token)
+    assert live["active"] is True
+    assert live["sub"] == "manager"
+    assert isinstance(live["exp"], int)
+    assert isinstance(live["iat"], int)
+    admin.tokens.revoke(issued.access_token, app_of(admin, issued))
+    assert api.tokens.introspect(issued.access_token) == {"active": False}
+
+
+@pytest.mark.parametrize("value", ["", "garbage", "amt_x", "amr_x", "amk_x"])
+def test_introspecting_garbage_is_inactive(authenticator: Authenticator, value: str) -> None:
+    assert authenticator.tokens.introspect(value) == {"active": False}
+
+
+def test_issued_tokens_never_show_secrets_in_repr(authenticator: Authenticator) -> None:
+    issued = login(authenticator)
+    assert issued.access_token not in repr(issued)
+    assert (issued.refresh_token or "") not in repr(issued)
