@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from authmw import credentials as _credentials
 from authmw import keys as _keys
 from authmw.cache import CredentialCache, UsageRecorder
+from authmw.clients import Clients
 from authmw.config import Settings, database_url, load_policy, secret_keys
 from authmw.credentials import Credential
 from authmw.errors import InvalidToken, ServiceUnavailable
@@ -119,6 +120,7 @@ class Authenticator:
         )
         self.keys = ApiKeys(self)
         self.users = Users(self)
+        self.clients = Clients(self)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Authenticator:

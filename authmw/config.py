@@ -1,13 +1,11 @@
 """Settings, and reading them from the environment for the CLI and the demo.
 
-===========================  ===================================================
-``AUTHMW_DATABASE_URL``      SQLAlchemy URL (default ``sqlite:///authmw.db``)
-``AUTHMW_SECRET_KEY``        signing keys, comma-separated, newest first
-``AUTHMW_POLICY``            ``module:attribute`` naming the application's Policy
-``AUTHMW_REDIS_URL``         Redis URL for shared state between instances
-``AUTHMW_TRUSTED_PROXIES``   proxies whose ``X-Forwarded-For`` is believed,
-                             comma-separated addresses or networks (default none)
-===========================  ===================================================
+=========================  =====================================================
+``AUTHMW_DATABASE_URL``    SQLAlchemy URL (default ``sqlite:///authmw.db``)
+``AUTHMW_SECRET_KEY``      signing keys, comma-separated, newest first
+``AUTHMW_POLICY``          ``module:attribute`` naming the application's Policy
+``AUTHMW_REDIS_URL``       Redis URL for shared state between instances
+=========================  =====================================================
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from authmw.addresses import parse_trusted_proxies
 from authmw.errors import DEFAULT_REALM
 from authmw.keys import DEFAULT_PREFIX, check_prefix
 from authmw.policy import Policy
@@ -33,7 +30,6 @@ __all__ = [
     "secret_file_for",
     "secret_keys",
     "sqlite_file",
-    "trusted_proxies",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///authmw.db"
@@ -51,19 +47,21 @@ class Settings:
     """
 
     key_prefix: str = DEFAULT_PREFIX
+    #: The prefix of OAuth2 client secrets (same format as API keys, see authmw.clients).
+    client_secret_prefix: str = "amcs"
     cache_ttl: float = 5.0
     cache_size: int = 10_000
     realm: str = DEFAULT_REALM
     #: How often ``last_used_at`` is written, batched, off the request path.
     usage_flush_interval: float = 30.0
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    #: Addresses or networks of the proxies in front of the app ("10.0.0.0/8",
-    #: "::1"). Only a request from one of them has its X-Forwarded-For believed
-    #: (see :mod:`authmw.addresses`); by default none is, and the peer is the client.
-    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
+        check_prefix(self.client_secret_prefix)
+        if self.client_secret_prefix == self.key_prefix:
+            # Distinct prefixes tell a scanner (and a reader) which kind of secret leaked.
+            raise ValueError("client_secret_prefix must differ from key_prefix")
         if self.cache_ttl < 0 or self.cache_size < 0:
             raise ValueError("cache_ttl and cache_size must not be negative")
         if self.usage_flush_interval <= 0:
@@ -75,21 +73,11 @@ class Settings:
             raise ValueError("realm must be printable ASCII")
         if '"' in self.realm or "\\" in self.realm:
             raise ValueError("realm must not contain quotes or backslashes")
-        parse_trusted_proxies(self.trusted_proxies)
 
 
 def database_url(url: str | None = None) -> str:
     """Return ``url``, else ``AUTHMW_DATABASE_URL``, else the embedded SQLite default."""
     return url or os.environ.get("AUTHMW_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def trusted_proxies(value: str | None = None) -> tuple[str, ...]:
-    """Split ``value``, else ``AUTHMW_TRUSTED_PROXIES``, into proxy addresses (default none)."""
-    if value is None:
-        value = os.environ.get("AUTHMW_TRUSTED_PROXIES", "")
-    proxies = tuple(v.strip() for v in value.split(",") if v.strip())
-    parse_trusted_proxies(proxies)
-    return proxies
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -61,6 +61,7 @@ _PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,15}")
 _BODY_RE = re.compile(
     rf"[A-Za-z0-9]{{{ID_LENGTH}}}_[A-Za-z0-9]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
 )
+_ID_RE = re.compile(rf"[A-Za-z0-9]{{{ID_LENGTH}}}")
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _TEAM_RE = re.compile(r"[A-Za-z0-9_.:-]{1,150}")
 _HASH_VERSION = "v1"
@@ -99,9 +100,18 @@ class ParsedKey:
         return f"ParsedKey(key_id={self.key_id!r}, secret=<redacted>)"
 
 
-def generate(prefix: str = DEFAULT_PREFIX) -> tuple[str, ParsedKey]:
-    """Return a new key string and its parts."""
-    key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
+def generate(prefix: str = DEFAULT_PREFIX, key_id: str | None = None) -> tuple[str, ParsedKey]:
+    """Return a new key string and its parts.
+
+    ``key_id`` keeps a given id (12 base62 characters) and draws only a new
+    secret: an OAuth2 client's secret embeds its ``client_id`` and keeps it
+    across rotations. By default the id is new too.
+    """
+    if key_id is None:
+        key_id = _random(ID_LENGTH)
+    elif _ID_RE.fullmatch(key_id) is None:
+        raise ValueError(f"a key id is {ID_LENGTH} letters or digits")
+    secret = _random(SECRET_LENGTH)
     head = f"{prefix}_{key_id}_{secret}"
     return head + _checksum(head), ParsedKey(key_id, secret)
 
