@@ -1,11 +1,13 @@
 """Settings, and reading them from the environment for the CLI and the demo.
 
-=========================  =====================================================
-``AUTHMW_DATABASE_URL``    SQLAlchemy URL (default ``sqlite:///authmw.db``)
-``AUTHMW_SECRET_KEY``      signing keys, comma-separated, newest first
-``AUTHMW_POLICY``          ``module:attribute`` naming the application's Policy
-``AUTHMW_REDIS_URL``       Redis URL for shared state between instances
-=========================  =====================================================
+===========================  ===================================================
+``AUTHMW_DATABASE_URL``      SQLAlchemy URL (default ``sqlite:///authmw.db``)
+``AUTHMW_SECRET_KEY``        signing keys, comma-separated, newest first
+``AUTHMW_POLICY``            ``module:attribute`` naming the application's Policy
+``AUTHMW_REDIS_URL``         Redis URL for shared state between instances
+``AUTHMW_TRUSTED_PROXIES``   proxies whose ``X-Forwarded-For`` is believed,
+                             comma-separated addresses or networks (default none)
+===========================  ===================================================
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from authmw.addresses import parse_trusted_proxies
 from authmw.errors import DEFAULT_REALM
 from authmw.keys import DEFAULT_PREFIX, check_prefix
 from authmw.policy import Policy
@@ -30,6 +33,7 @@ __all__ = [
     "secret_file_for",
     "secret_keys",
     "sqlite_file",
+    "trusted_proxies",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///authmw.db"
@@ -55,6 +59,10 @@ class Settings:
     #: How often ``last_used_at`` is written, batched, off the request path.
     usage_flush_interval: float = 30.0
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: Addresses or networks of the proxies in front of the app ("10.0.0.0/8",
+    #: "::1"). Only a request from one of them has its X-Forwarded-For believed
+    #: (see :mod:`authmw.addresses`); by default none is, and the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
@@ -73,11 +81,21 @@ class Settings:
             raise ValueError("realm must be printable ASCII")
         if '"' in self.realm or "\\" in self.realm:
             raise ValueError("realm must not contain quotes or backslashes")
+        parse_trusted_proxies(self.trusted_proxies)
 
 
 def database_url(url: str | None = None) -> str:
     """Return ``url``, else ``AUTHMW_DATABASE_URL``, else the embedded SQLite default."""
     return url or os.environ.get("AUTHMW_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def trusted_proxies(value: str | None = None) -> tuple[str, ...]:
+    """Split ``value``, else ``AUTHMW_TRUSTED_PROXIES``, into proxy addresses (default none)."""
+    if value is None:
+        value = os.environ.get("AUTHMW_TRUSTED_PROXIES", "")
+    proxies = tuple(v.strip() for v in value.split(",") if v.strip())
+    parse_trusted_proxies(proxies)
+    return proxies
 
 
 def sqlite_file(url: str) -> Path | None:

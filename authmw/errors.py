@@ -27,6 +27,7 @@ __all__ = [
     "MissingCredentials",
     "Rendered",
     "ServiceUnavailable",
+    "TooManyRequests",
 ]
 
 #: The realm announced in ``WWW-Authenticate`` unless the application sets its own.
@@ -187,3 +188,30 @@ class ServiceUnavailable(AuthError):
 
     def _extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "1")]
+
+
+class TooManyRequests(AuthError):
+    """429: too many failed logins from this client or for this account; retry later.
+
+    The body is an RFC 6749 section 5.2 error, so an OAuth2 client reading the
+    token endpoint's answer understands it; ``Retry-After`` (RFC 6585 section 4)
+    says when to try again. No challenge: a different credential would not help.
+    """
+
+    status = 429
+    error = "invalid_request"
+    challenges = False
+    description = "Too many failed attempts; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        # Never less than a second: "Retry-After: 0" invites a client to retry in a
+        # tight loop, and the answer is sent from an error path that must not fail.
+        #: Seconds the client should wait before trying again.
+        self.retry_after = max(1, int(retry_after))
+
+    def _extra_headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after))]
+
+    def __repr__(self) -> str:
+        return f"TooManyRequests(retry_after={self.retry_after})"
