@@ -1,11 +1,12 @@
-"""The ``authmw`` command: set up a database, manage users and API keys, run the demo.
+"""The ``authmw`` command: set up a database, manage users, API keys, OAuth2 clients and apps.
 
 Every command that creates or changes something accepts ``--json`` and then
 prints exactly one JSON object; list commands print an aligned table, or a JSON
 array with ``--json``. Secrets are read from standard input
 (``--password-stdin``), never from the command line, where they would land in
-shell history and in every local user's ``ps`` output. The only secret ever
-printed is a newly created API key, once.
+shell history and in every local user's ``ps`` output. The only secrets ever
+printed are a newly created API key or client secret, once, by the command that
+created it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ from sqlalchemy import exc as sa_exc
 from authmw import config
 from authmw import demo as demo_module
 from authmw.authenticator import Authenticator
-from authmw.store import ApiKey, Conflict, NotFound, User
+from authmw.clients import check_redirect_uri
+from authmw.store import ApiKey, Client, Conflict, NotFound, User
 
-__all__ = ["CommandGroup", "CommandState", "key_json", "main", "parse_duration", "user_json"]
+__all__ = [
+    "CommandGroup",
+    "CommandState",
+    "client_json",
+    "key_json",
+    "main",
+    "parse_duration",
+    "user_json",
+]
 
 # -- durations -----------------------------------------------------------------------
 
@@ -115,6 +125,46 @@ def key_json(key: ApiKey, now: datetime, *, secret: str | None = None) -> dict[s
         "status": key.status(now),
     }
     return out
+
+
+def client_json(client: Client, now: datetime, *, secret: str | None = None) -> dict[str, Any]:
+    """Return the JSON form of a client or app; ``secret`` adds its secret (create, rotate).
+
+    Never its secret hashes. A client shows its team and roles, an app its
+    redirect URIs and whether it is public or first-party.
+    """
+    out: dict[str, Any] = {"client_id": client.id}
+    if secret is not None:
+        out["client_secret"] = secret
+    out |= {"name": client.name, "kind": client.kind}
+    if client.kind == "client":
+        out |= {"team": client.team, "scopes": sorted(client.scopes), "roles": sorted(client.roles)}
+    else:
+        out |= {
+            "redirect_uris": list(client.redirect_uris),
+            "scopes": sorted(client.scopes),
+            "public": client.public,
+            "first_party": client.first_party,
+        }
+    out |= {"disabled": client.disabled, "status": _client_status(client, now)}
+    if not client.public:
+        out["previous_secret_expires_at"] = _iso(_grace_end(client, now))
+    out["created_at"] = _iso(client.created_at)
+    return out
+
+
+def _grace_end(client: Client, now: datetime) -> datetime | None:
+    """When the previous secret stops working, if it still works."""
+    until = client.previous_secret_expires_at
+    if client.previous_secret_hash is None or until is None or until <= now:
+        return None
+    return until
+
+
+def _client_status(client: Client, now: datetime) -> str:
+    if client.disabled:
+        return "disabled"
+    return "rotating" if _grace_end(client, now) is not None else "active"
 
 
 def _print_json(value: object) -> None:
@@ -255,6 +305,16 @@ def _read_password(password_stdin: bool) -> str:
     return password
 
 
+def _check_scopes(auth: Authenticator, scopes: Iterable[str]) -> frozenset[str]:
+    wanted = frozenset(scopes)
+    unknown = sorted(wanted - auth.policy.all_scopes)
+    if unknown:
+        known = ", ".join(sorted(auth.policy.all_scopes))
+        message = f"unknown scope(s): {', '.join(unknown)} (known scopes: {known})"
+        raise click.BadParameter(message, param_hint="'--scope'")
+    return wanted
+
+
 def _check_roles(auth: Authenticator, roles: Iterable[str]) -> frozenset[str]:
     try:
         return auth.policy.check_roles(roles)
@@ -287,7 +347,7 @@ password_option = click.option(
 @click.version_option(package_name="authmw")
 @click.pass_context
 def main(ctx: click.Context, url: str) -> None:
-    """Manage authmw users and API keys, and run the demo API."""
+    """Manage authmw users, API keys, OAuth2 clients and apps, and run the demo API."""
     state = CommandState(url)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -488,11 +548,7 @@ def keys_create(
     if (owner is None) == (team is None):
         raise click.UsageError("give exactly one of --owner USER (personal key) or --team TEAM")
     auth = state.authenticator()
-    unknown = sorted(set(scopes) - auth.policy.all_scopes)
-    if unknown:
-        known = ", ".join(sorted(auth.policy.all_scopes))
-        message = f"unknown scope(s): {', '.join(unknown)} (known scopes: {known})"
-        raise click.BadParameter(message, param_hint="'--scope'")
+    _check_scopes(auth, scopes)
     issued = auth.keys.create(
         name=name, owner=owner, team=team, scopes=scopes or None, expires_in=expires_in
     )
@@ -577,6 +633,284 @@ def keys_rotate(
         until = "stops working now" if grace is None else f"works until {_when(old.expires_at)}"
         click.echo(f"Rotated key {old.id}: the old key {until}.")
         _show_new_key(issued.record, issued.key)
+
+
+# -- OAuth2 clients and apps ------------------------------------------------------------------
+
+_ARTICLES = {"client": "a", "app": "an"}
+_GROUPS = {"client": "clients", "app": "apps"}
+
+
+@main.group()
+def clients() -> None:
+    """Register machine-to-machine OAuth2 clients (client credentials grant)."""
+
+
+@main.group()
+def apps() -> None:
+    """Register OAuth2 apps that act for users (authorization code grant with PKCE)."""
+
+
+def _of_kind(auth: Authenticator, client_id: str, kind: str) -> Client:
+    """Return the client ``client_id`` if it is of ``kind``; say which command fits if not."""
+    client = auth.clients.get(client_id)
+    if client.kind != kind:
+        raise click.ClickException(
+            f"{client_id} is {_ARTICLES[client.kind]} {client.kind}, not {_ARTICLES[kind]} "
+            f"{kind}: use `authmw {_GROUPS[client.kind]} ...`"
+        )
+    return client
+
+
+def _describe(client: Client) -> str:
+    if client.kind == "client":
+        scopes = ", ".join(sorted(client.scopes)) or "none"
+        roles = ", ".join(sorted(client.roles)) or "none"
+        return f"team {client.team}; scopes: {scopes}; roles: {roles}"
+    kind = "public, PKCE only" if client.public else "confidential"
+    if client.first_party:
+        kind += ", first-party"
+    scopes = ", ".join(sorted(client.scopes)) or "none"
+    return f"{kind}; scopes: {scopes}; redirect URIs: {', '.join(client.redirect_uris)}"
+
+
+def _show_client(client: Client, secret: str | None) -> None:
+    click.echo(f"OAuth2 {client.kind} {client.id} {client.name!r} ({_describe(client)}):")
+    click.echo(f"client_id:     {client.id}")
+    if secret is not None:
+        click.echo(f"client_secret: {secret}")
+        click.echo("Copy the secret now: it will not be shown again.")
+
+
+def _list_clients(state: CommandState, kind: str, *, as_json: bool) -> None:
+    found = state.authenticator().clients.list(kind=kind)
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json([client_json(c, now) for c in found])
+        return
+    if not found:
+        click.echo(f"No {_GROUPS[kind]}.")
+        return
+    if kind == "client":
+        headers: tuple[str, ...] = ("ID", "NAME", "TEAM", "SCOPES", "ROLES", "STATUS", "CREATED")
+        rows = [
+            (
+                c.id,
+                c.name,
+                c.team or "-",
+                ",".join(sorted(c.scopes)) or "-",
+                ",".join(sorted(c.roles)) or "-",
+                _client_status(c, now),
+                _when(c.created_at),
+            )
+            for c in found
+        ]
+    else:
+        headers = ("ID", "NAME", "TYPE", "SCOPES", "REDIRECT URIS", "STATUS", "CREATED")
+        rows = [
+            (
+                c.id,
+                c.name,
+                ("public" if c.public else "confidential")
+                + (",first-party" if c.first_party else ""),
+                ",".join(sorted(c.scopes)) or "-",
+                " ".join(c.redirect_uris),
+                _client_status(c, now),
+                _when(c.created_at),
+            )
+            for c in found
+        ]
+    click.echo(_table(headers, rows))
+
+
+def _set_disabled(
+    state: CommandState, client_id: str, kind: str, *, disabled: bool, as_json: bool
+) -> None:
+    auth = state.authenticator()
+    _of_kind(auth, client_id, kind)
+    if disabled:
+        client = auth.clients.disable(client_id)
+        message = f"Disabled {kind} {client.id} {client.name!r}: it can no longer authenticate"
+    else:
+        client = auth.clients.enable(client_id)
+        message = f"Enabled {kind} {client.id} {client.name!r}"
+    if as_json:
+        _print_json(client_json(client, datetime.now(UTC)))
+    else:
+        click.echo(message)
+
+
+def _rotate_secret(
+    state: CommandState, client_id: str, kind: str, *, grace: timedelta | None, as_json: bool
+) -> None:
+    auth = state.authenticator()
+    _of_kind(auth, client_id, kind)
+    issued = auth.clients.rotate_secret(client_id, grace=grace or timedelta(0))
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json(client_json(issued.client, now, secret=issued.secret))
+        return
+    until = _grace_end(issued.client, now)
+    old = "stops working now" if until is None else f"works until {_when(until)}"
+    click.echo(f"Rotated the secret of {kind} {client_id}: the old secret {old}.")
+    _show_client(issued.client, issued.secret)
+
+
+grace_option = click.option(
+    "--grace",
+    callback=_duration_option,
+    help="How long the old secret keeps working, e.g. 1h (default: it stops now).",
+)
+client_id_argument = click.argument("client_id", metavar="ID")
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="A name to recognise the client by.")
+@click.option("--team", required=True, metavar="TEAM", help="The team the client acts for.")
+@click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeatable).")
+@click.option("--role", "roles", multiple=True, help="A role its tokens carry (repeatable).")
+@json_option
+@click.pass_obj
+def clients_create(
+    state: CommandState,
+    *,
+    name: str,
+    team: str,
+    scopes: tuple[str, ...],
+    roles: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Register a machine-to-machine client of TEAM; prints its secret once."""
+    auth = state.authenticator()
+    granted = _check_scopes(auth, scopes)
+    wanted = _check_roles(auth, roles)
+    issued = auth.clients.create_client(name, team=team, scopes=granted, roles=wanted)
+    if as_json:
+        _print_json(client_json(issued.client, datetime.now(UTC), secret=issued.secret))
+    else:
+        _show_client(issued.client, issued.secret)
+
+
+@apps.command("create")
+@click.option("--name", required=True, help="The name users see on the consent page.")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    metavar="URI",
+    help="An exact redirect URI (repeatable, at most 10).",
+)
+@click.option("--scope", "scopes", multiple=True, help="A scope the app may ask for (repeatable).")
+@click.option("--public", is_flag=True, help="No secret: a native or browser app (PKCE only).")
+@click.option(
+    "--first-party",
+    is_flag=True,
+    help="Your own app: may also use the password grant. Never for a third party.",
+)
+@json_option
+@click.pass_obj
+def apps_create(
+    state: CommandState,
+    *,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scopes: tuple[str, ...],
+    public: bool,
+    first_party: bool,
+    as_json: bool,
+) -> None:
+    """Register an app acting for users; prints its secret once (none if --public)."""
+    auth = state.authenticator()
+    for uri in redirect_uris:
+        try:
+            check_redirect_uri(uri)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--redirect-uri'") from None
+    allowed = _check_scopes(auth, scopes)
+    issued = auth.clients.create_app(
+        name, redirect_uris=redirect_uris, scopes=allowed, public=public, first_party=first_party
+    )
+    if as_json:
+        _print_json(client_json(issued.client, datetime.now(UTC), secret=issued.secret))
+    else:
+        _show_client(issued.client, issued.secret)
+
+
+@clients.command("list")
+@json_option
+@click.pass_obj
+def clients_list(state: CommandState, *, as_json: bool) -> None:
+    """List clients (never their secrets)."""
+    _list_clients(state, "client", as_json=as_json)
+
+
+@apps.command("list")
+@json_option
+@click.pass_obj
+def apps_list(state: CommandState, *, as_json: bool) -> None:
+    """List apps (never their secrets)."""
+    _list_clients(state, "app", as_json=as_json)
+
+
+@clients.command("disable")
+@client_id_argument
+@json_option
+@click.pass_obj
+def clients_disable(state: CommandState, *, client_id: str, as_json: bool) -> None:
+    """Disable client ID: its secret stops authenticating."""
+    _set_disabled(state, client_id, "client", disabled=True, as_json=as_json)
+
+
+@apps.command("disable")
+@client_id_argument
+@json_option
+@click.pass_obj
+def apps_disable(state: CommandState, *, client_id: str, as_json: bool) -> None:
+    """Disable app ID: it can no longer authenticate or obtain tokens."""
+    _set_disabled(state, client_id, "app", disabled=True, as_json=as_json)
+
+
+@clients.command("enable")
+@client_id_argument
+@json_option
+@click.pass_obj
+def clients_enable(state: CommandState, *, client_id: str, as_json: bool) -> None:
+    """Re-enable client ID."""
+    _set_disabled(state, client_id, "client", disabled=False, as_json=as_json)
+
+
+@apps.command("enable")
+@client_id_argument
+@json_option
+@click.pass_obj
+def apps_enable(state: CommandState, *, client_id: str, as_json: bool) -> None:
+    """Re-enable app ID."""
+    _set_disabled(state, client_id, "app", disabled=False, as_json=as_json)
+
+
+@clients.command("rotate-secret")
+@client_id_argument
+@grace_option
+@json_option
+@click.pass_obj
+def clients_rotate_secret(
+    state: CommandState, *, client_id: str, grace: timedelta | None, as_json: bool
+) -> None:
+    """Give client ID a new secret; prints it once."""
+    _rotate_secret(state, client_id, "client", grace=grace, as_json=as_json)
+
+
+@apps.command("rotate-secret")
+@client_id_argument
+@grace_option
+@json_option
+@click.pass_obj
+def apps_rotate_secret(
+    state: CommandState, *, client_id: str, grace: timedelta | None, as_json: bool
+) -> None:
+    """Give app ID a new secret; prints it once. Public apps have none."""
+    _rotate_secret(state, client_id, "app", grace=grace, as_json=as_json)
 
 
 # -- demo -------------------------------------------------------------------------------
