@@ -65,7 +65,7 @@ _DUMMY_HASH = keys.hash_secret(keys.ParsedKey("0" * keys.ID_LENGTH, "0" * keys.S
 def check_redirect_uri(uri: str) -> str:
     """Return ``uri`` unchanged if it may be registered; raise ``ValueError`` saying why not.
 
-    Redirect URIs are compared as exact strings (RFC 9700 section 4.1.3), so
+    Redirect URIs are compared as exact strings (RFC 9700 section 2.1), so
     what is stored is what was given. Allowed:
 
     * ``https://host/...``;
