@@ -52,7 +52,17 @@ class Settings:
 
     key_prefix: str = DEFAULT_PREFIX
     #: The prefix of OAuth2 client secrets (same format as API keys, see authmw.clients).
-    client_secret_prefix: str = "amcs"
+    client_secret_prefix: str = "amcs"  # noqa: S105 - a prefix, not a secret
+    #: Prefixes of access tokens and refresh tokens (see :mod:`authmw.tokens`).
+    token_prefix: str = "amt"  # noqa: S105 - a prefix, not a secret
+    refresh_prefix: str = "amr"
+    #: Access-token lifetime in seconds. Short, because an access token is checked
+    #: without the store: revocation reaches it through the revocation list.
+    access_token_ttl: int = 900
+    #: A refresh family ends this long after the login, however often it rotates...
+    refresh_token_ttl: int = 30 * 24 * 3600
+    #: ...and a refresh token unused for this long dies (an abandoned session).
+    refresh_idle_ttl: int = 7 * 24 * 3600
     cache_ttl: float = 5.0
     cache_size: int = 10_000
     realm: str = DEFAULT_REALM
@@ -67,9 +77,20 @@ class Settings:
     def __post_init__(self) -> None:
         check_prefix(self.key_prefix)
         check_prefix(self.client_secret_prefix)
-        if self.client_secret_prefix == self.key_prefix:
-            # Distinct prefixes tell a scanner (and a reader) which kind of secret leaked.
-            raise ValueError("client_secret_prefix must differ from key_prefix")
+        prefixes = (
+            self.key_prefix,
+            self.client_secret_prefix,
+            check_prefix(self.token_prefix),
+            check_prefix(self.refresh_prefix),
+        )
+        if len(set(prefixes)) != len(prefixes):
+            # The prefix tells a credential's kind apart, for us and for secret
+            # scanners: a leaked string says at once what it is.
+            raise ValueError("key, client secret, token and refresh prefixes must all differ")
+        if not 0 < self.access_token_ttl <= 24 * 3600:
+            raise ValueError("access_token_ttl is 1 second to 24 hours")
+        if not 0 < self.refresh_idle_ttl <= self.refresh_token_ttl:
+            raise ValueError("refresh_idle_ttl must be positive and at most refresh_token_ttl")
         if self.cache_ttl < 0 or self.cache_size < 0:
             raise ValueError("cache_ttl and cache_size must not be negative")
         if self.usage_flush_interval <= 0:

@@ -1,7 +1,9 @@
 """``authmw demo``: an example app served on a seeded database.
 
-On first run the demo creates three users (:data:`USERS`) with random passwords
-and three API keys (:data:`KEYS`). A key is shown once by design, so the demo
+On first run the demo creates three users (:data:`USERS`) with random passwords,
+three API keys (:data:`KEYS`) and two OAuth2 clients (:data:`CLIENTS`): a
+first-party app that may log users in with the password grant, and a machine
+client of team blue for the client-credentials grant. A key is shown once by design, so the demo
 keeps what it created in a file beside the database (``authmw.db.demo.json``,
 readable by its owner only; ``authmw-demo.json`` in the working directory for a
 database that is not a local file) and prints a banner with ready-to-run
@@ -34,11 +36,13 @@ from authmw.config import sqlite_file
 from authmw.store import Conflict
 
 __all__ = [
+    "CLIENTS",
     "KEYS",
     "SERVERS",
     "USERS",
     "AppFactory",
     "Demo",
+    "DemoClient",
     "DemoKey",
     "DemoUser",
     "NotADemoDatabase",
@@ -99,14 +103,41 @@ KEYS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class DemoClient:
+    """An OAuth2 client the demo registers; ``label`` is how the banner refers to it."""
+
+    label: str
+    name: str
+    summary: str
+    #: ``"app"``: a first-party app (password grant); ``"client"``: machine-to-machine.
+    kind: str
+    team: str | None = None
+    scopes: tuple[str, ...] = ()
+
+
+CLIENTS = (
+    DemoClient("web", "demo web app", "first-party app: users log in (password grant)", "app"),
+    DemoClient(
+        "reporting",
+        "demo reporting job",
+        "machine client of team blue (client credentials)",
+        "client",
+        team="blue",
+        scopes=("reports:read", "appointments:read"),
+    ),
+)
+
+
 @dataclass
 class Demo:
-    """What the demo created and can still show: passwords by user, key ids and values by label."""
+    """What the demo created and can still show: passwords, keys and client secrets."""
 
     url: str
     path: Path | None
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
     keys: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    clients: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
 
 def credentials_path(url: str) -> Path | None:
@@ -134,7 +165,9 @@ def _save(path: Path, demo: Demo) -> None:
     tmp = path.with_name(f".{path.name}")  # same ending, so .gitignore covers it too
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"users": demo.passwords, "keys": demo.keys}, fh, indent=2)
+        json.dump(
+            {"users": demo.passwords, "keys": demo.keys, "clients": demo.clients}, fh, indent=2
+        )
     os.chmod(tmp, 0o600)  # a temp file left by a crash may have looser bits
     os.replace(tmp, path)
 
@@ -158,7 +191,13 @@ def prepare(auth: Authenticator, url: str) -> Demo:
             "the demo only seeds a new database: try --db sqlite:///authmw-demo.db"
         )
     saved = _load(path)
-    demo = Demo(url, path, dict(saved.get("users", {})), dict(saved.get("keys", {})))
+    demo = Demo(
+        url,
+        path,
+        dict(saved.get("users", {})),
+        dict(saved.get("keys", {})),
+        dict(saved.get("clients", {})),
+    )
     changed = False
     for user in USERS:
         if auth.store.get_user(user.name) is None:
@@ -180,6 +219,25 @@ def prepare(auth: Authenticator, url: str) -> Demo:
             demo.keys.pop(spec.label, None)
             continue
         demo.keys[spec.label] = {"id": issued.record.id, "key": issued.key}
+        changed = True
+    for client in CLIENTS:
+        entry = demo.clients.get(client.label)
+        if entry is not None and auth.store.get_client(entry.get("client_id", "")) is not None:
+            continue
+        if client.kind == "app":
+            registered = auth.clients.create_app(
+                client.name,
+                redirect_uris=["http://127.0.0.1:8000/callback"],
+                first_party=True,
+            )
+        else:
+            registered = auth.clients.create_client(
+                client.name, team=client.team or "", scopes=client.scopes
+            )
+        demo.clients[client.label] = {
+            "client_id": registered.client.id,
+            "client_secret": registered.secret or "",
+        }
         changed = True
     if changed and path is not None:
         _save(path, demo)
@@ -263,7 +321,46 @@ def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: 
             lines.append(f"  curl -i {base}{rest}")
         elif label in usable:
             lines.append(f"  curl -i -H '{header} {usable[label]}' {base}{rest}")
+    lines += _token_lines(auth, demo, base, where)
     return "\n".join(lines)
+
+
+def _token_lines(auth: Authenticator, demo: Demo, base: str, where: str) -> list[str]:
+    """The banner's OAuth2 part: the demo clients and how to get a token with each."""
+    lines = ["", f"OAuth2 clients ({where}):"]
+    usable: dict[str, dict[str, str]] = {}
+    for spec in CLIENTS:
+        entry = demo.clients.get(spec.label)
+        record = auth.store.get_client(entry["client_id"]) if entry is not None else None
+        if entry is None or record is None or not entry.get("client_secret"):
+            lines.append(f"  {spec.label:<9}  (not available: its secret was not kept)")
+        elif record.disabled:
+            lines.append(f"  {spec.label:<9}  (disabled)")
+        else:
+            usable[spec.label] = entry
+            lines.append(
+                f"  {spec.label:<9}  id {entry['client_id']}  secret {entry['client_secret']}"
+                f"  {spec.summary}"
+            )
+    token = f"{base}/oauth/token"
+    tries = []
+    web, reporting = usable.get("web"), usable.get("reporting")
+    password = demo.passwords.get("manager")
+    if web is not None and password is not None:
+        tries.append(
+            f"  curl -i -u {web['client_id']}:{web['client_secret']} -d grant_type=password"
+            f" -d username=manager -d password={password} {token}"
+            "  # 200: tokens for manager"
+        )
+    if reporting is not None:
+        tries.append(
+            f"  curl -i -u {reporting['client_id']}:{reporting['client_secret']}"
+            f" -d grant_type=client_credentials {token}  # 200: a token of team blue's client"
+        )
+    if tries:
+        lines += ["", "Get a token, then send it as 'Authorization: Bearer <access_token>':"]
+        lines += tries
+    return lines
 
 
 #: The server each demo runs on: uvicorn for the ASGI app, waitress for the WSGI ones.

@@ -169,8 +169,12 @@ def _str(value: object) -> str:
     return value
 
 
+#: Timestamps beyond this (the year 2242) are not ours: datetime could not even hold some.
+_MAX_TIMESTAMP = 2**33
+
+
 def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _MAX_TIMESTAMP:
         raise TypeError
     return value
 

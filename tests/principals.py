@@ -1,45 +1,54 @@
 """Principals and keys shared by the plugin test suites (Starlette, Flask, Django).
 
-Framework-free, so every tox environment can import it. User access tokens do
-not exist yet (they come with the token service): :class:`TokenStub` maps two
-fixed bearer strings to the principals :meth:`authmw.policy.Policy.user_principal`
-builds, so the ``user`` rows of the rule table run through each real middleware.
-Delete it when tokens land.
+Framework-free, so every tox environment can import it. The two user access
+tokens are real tokens, signed with :data:`SECRET_KEY` for users created with
+epoch 0: deterministic strings, so a suite can use them as constants, and
+verified by the real token path of each real middleware.
 """
 
 from __future__ import annotations
 
-from authmw import Authenticator, PasswordHasher, Policy, Principal, Settings
-from authmw.credentials import Credential
+import dataclasses
+
+from authmw import Authenticator, PasswordHasher, Policy, Settings
 from authmw.store import Store
+from authmw.tokens import AccessClaims, AccessTokenCodec
 
-__all__ = ["EMPLOYEE_TOKEN", "MANAGER_TOKEN", "TokenStub", "build_authenticator", "issue_keys"]
+__all__ = ["EMPLOYEE_TOKEN", "MANAGER_TOKEN", "SECRET_KEY", "build_authenticator", "issue_keys"]
 
-MANAGER_TOKEN = "tok.manager"
-EMPLOYEE_TOKEN = "tok.employee"
-
-
-class TokenStub(Authenticator):
-    """An authenticator that also knows two fixed user access tokens."""
-
-    tokens: dict[str, Principal]
-
-    def authenticate(self, credential: Credential | None) -> Principal | None:
-        """Resolve a stub token, else verify for real."""
-        if credential is not None and credential.value in self.tokens:
-            return self.tokens[credential.value]
-        return super().authenticate(credential)
-
-    async def authenticate_async(self, credential: Credential | None) -> Principal | None:
-        """Resolve a stub token, else verify for real."""
-        if credential is not None and credential.value in self.tokens:
-            return self.tokens[credential.value]
-        return await super().authenticate_async(credential)
+#: The signing key of the plugin suites' authenticators.
+SECRET_KEY = "plugin-suites-signing-key-0123456789abcdef"
 
 
-def build_authenticator(store: Store, settings: Settings | None = None) -> TokenStub:
-    """Create the schema, the users and the stub tokens on ``store``."""
-    auth = TokenStub(
+def _user_token(user: str, roles: frozenset[str], scopes: frozenset[str]) -> str:
+    # Far-future expiry, no refresh family: a token as the password grant issues it.
+    claims = AccessClaims(
+        token_id=f"t-{user}",
+        kind="user",
+        subject=user,
+        client_id="test-app",
+        issued_at=0,
+        expires_at=2**32,
+        roles=roles,
+        scopes=scopes,
+        epoch=0,
+    )
+    return AccessTokenCodec([SECRET_KEY]).encode(claims)
+
+
+_POLICY = Policy.default()
+MANAGER_TOKEN = _user_token(
+    "manager", _POLICY.effective_roles(["manager"]), _POLICY.scopes_for(["manager"])
+)
+EMPLOYEE_TOKEN = _user_token(
+    "employee", _POLICY.effective_roles(["employee"]), _POLICY.scopes_for(["employee"])
+)
+
+
+def build_authenticator(store: Store, settings: Settings | None = None) -> Authenticator:
+    """Create the schema and the users the tokens belong to, on ``store``."""
+    settings = dataclasses.replace(settings or Settings(), secret_keys=(SECRET_KEY,))
+    auth = Authenticator(
         store,
         policy=Policy.default(),
         settings=settings,
@@ -47,16 +56,8 @@ def build_authenticator(store: Store, settings: Settings | None = None) -> Token
     )
     store.create_schema()
     auth.users.create("admin", password="admin-password", roles=["admin"], teams=["blue"])
-    manager = auth.users.create(
-        "manager", password="manager-password", roles=["manager"], teams=["blue"]
-    )
-    employee = auth.users.create(
-        "employee", password="employee-password", roles=["employee"], teams=["red"]
-    )
-    auth.tokens = {
-        MANAGER_TOKEN: auth.policy.user_principal(manager, credential_id="t-manager"),
-        EMPLOYEE_TOKEN: auth.policy.user_principal(employee, credential_id="t-employee"),
-    }
+    auth.users.create("manager", password="manager-password", roles=["manager"], teams=["blue"])
+    auth.users.create("employee", password="employee-password", roles=["employee"], teams=["red"])
     return auth
 
 

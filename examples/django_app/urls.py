@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
+from authmw_django.endpoints import oauth_endpoints
+
 from . import views
 
 urlpatterns = [
@@ -15,6 +17,7 @@ urlpatterns = [
     path("appointments", views.appointments),
     path("teams/<str:team>/usage", views.team_usage),
     path("account/password", views.change_password),
+    *oauth_endpoints(),
 ]
 
 handler404 = views.not_found

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, g, request
 
 from authmw import Authenticator, InvalidRequest, Principal, WeakPassword, current
+from authmw.oauth2 import AuthEndpoints
 from authmw_flask import AuthMW, requires_auth, requires_role, requires_scope, requires_team
 
 api = Blueprint("demo", __name__)
@@ -105,4 +106,7 @@ def create_app(authenticator: Authenticator | None = None) -> Flask:
     app = Flask(__name__)
     AuthMW(app, authenticator=authenticator)
     app.register_blueprint(api)
+    # The OAuth2 endpoints wrap the whole WSGI app, outside authmw's middleware.
+    endpoints = AuthEndpoints(app.extensions["authmw"].authenticator)
+    app.wsgi_app = endpoints.wsgi(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
-from authmw import Authenticator, Settings
+from authmw import Authenticator, Settings, keys
 from authmw.credentials import Credential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.store import Client, RefreshToken
@@ -33,7 +33,7 @@ def claims(**changes: object) -> AccessClaims:
         "subject": "alice",
         "client_id": "app1",
         "issued_at": 1,
-        "expires_at": 2**40,
+        "expires_at": 2**32,
         "roles": frozenset({"manager"}),
         "scopes": frozenset({"reports:read"}),
         "epoch": 3,
@@ -93,6 +93,8 @@ def test_tampered_tokens_fail() -> None:
         {**claims().to_payload(), "exp": "tomorrow"},
         {**claims().to_payload(), "rol": "admin"},
         {**claims().to_payload(), "iat": True},
+        {**claims().to_payload(), "exp": 2**40},  # beyond what a datetime holds
+        {**claims().to_payload(), "iat": -1},
         {k: v for k, v in claims().to_payload().items() if k != "sub"},
     ],
 )
@@ -124,7 +126,9 @@ def app_client(auth: Authenticator, *, first_party: bool = True, name: str = "we
     ).client
 
 
-def login(auth: Authenticator, user: str = "manager", scopes: frozenset[str] | None = None) -> IssuedTokens:
+def login(
+    auth: Authenticator, user: str = "manager", scopes: frozenset[str] | None = None
+) -> IssuedTokens:
     """Tokens for ``user`` as the password grant issues them."""
     record = auth.users.get(user)
     granted = auth.policy.scopes_for(record.roles) if scopes is None else scopes
@@ -214,7 +218,9 @@ def test_user_changes_kill_live_tokens_at_the_next_request(
     with pytest.raises(InvalidToken):
         authenticator.authenticate(bearer(issued.access_token))
     with pytest.raises(GrantError):
-        authenticator.tokens.refresh(issued.refresh_token or "", app_of(authenticator, issued), None)
+        authenticator.tokens.refresh(
+            issued.refresh_token or "", app_of(authenticator, issued), None
+        )
 
 
 def app_of(auth: Authenticator, issued: IssuedTokens) -> Client:
@@ -352,9 +358,7 @@ def test_absolute_and_idle_lifetimes_end_a_refresh_token(
     client = app_client(auth)
     user = auth.users.get("manager")
     now = datetime.now(UTC)
-    value, parsed = __import__("authmw.keys", fromlist=["generate"]).generate("amr")
-    from authmw.keys import hash_secret
-
+    value, parsed = keys.generate("amr")
     lapsed = {"expires_at": now + timedelta(days=1), "idle_expires_at": now + timedelta(days=1)}
     lapsed[field] = now - timedelta(seconds=1)
     auth.store.add_refresh_token(
@@ -367,7 +371,7 @@ def test_absolute_and_idle_lifetimes_end_a_refresh_token(
             scopes=frozenset({"reports:read"}),
             credential_epoch=user.credential_epoch,
             created_at=now - timedelta(days=2),
-            secret_hash=hash_secret(parsed),
+            secret_hash=keys.hash_secret(parsed),
             **lapsed,
         )
     )

@@ -5,10 +5,8 @@ Users: ``admin`` (role admin, team blue), ``manager`` (role manager, team blue),
 global), ``team_blue`` (team service account), ``restricted`` (personal,
 ``appointments:read`` only), ``revoked``.
 
-User access tokens are not issued by the core yet, so :class:`TokenStub`
-resolves two fixed bearer strings to the principals the policy builds for a
-user's token, on both the sync and the async path of the middleware. (A copy
-of the Starlette tests' stub: that package needs Starlette.)
+The user rows use real access tokens (:data:`MANAGER_TOKEN`, :data:`EMPLOYEE_TOKEN`),
+verified by the real token path of the middleware.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from wsgiref.util import setup_testing_defaults
 from tests.principals import (
     EMPLOYEE_TOKEN,
     MANAGER_TOKEN,
-    TokenStub,
     build_authenticator,
     issue_keys,
 )
@@ -29,7 +26,6 @@ from tests.principals import (
 __all__ = [
     "EMPLOYEE_TOKEN",
     "MANAGER_TOKEN",
-    "TokenStub",
     "build_authenticator",
     "call_wsgi",
     "issue_keys",

@@ -20,6 +20,7 @@ __all__ = [
     "DemoServer",
     "authmw_command",
     "check_cli_revocation_reaches",
+    "check_token_flows_with_real_clients",
     "check_wsgi_demo_contract",
     "cli_json",
     "free_port",
@@ -218,3 +219,94 @@ def check_cli_revocation_reaches(server: DemoServer) -> None:
             time.sleep(0.25)
             status = http.get("/me", headers=headers).status_code
         assert status == 401
+
+
+def check_token_flows_with_real_clients(server: DemoServer) -> None:
+    """Get, use, refresh and revoke tokens from the demo with real OAuth2 client libraries.
+
+    Authlib runs the password and refresh grants and client credentials;
+    requests-oauthlib runs client credentials and the password grant too. Both talk
+    to the server over real HTTP, as any application would.
+    """
+    from authlib.integrations.requests_client import OAuth2Session as AuthlibSession  # noqa: PLC0415
+    from oauthlib.oauth2 import BackendApplicationClient, LegacyApplicationClient  # noqa: PLC0415
+    from requests_oauthlib import OAuth2Session  # noqa: PLC0415
+
+    data = server.credentials()
+    web, reporting = data["clients"]["web"], data["clients"]["reporting"]
+    token_url = f"{server.base_url}/oauth/token"
+    password = data["users"]["manager"]
+
+    # Authlib: password grant (first-party app), use, refresh with rotation, replay refused.
+    with AuthlibSession(
+        web["client_id"], web["client_secret"], token_endpoint_auth_method="client_secret_basic"
+    ) as authlib_client:
+        token = authlib_client.fetch_token(token_url, username="manager", password=password)
+        assert token["token_type"] == "Bearer"
+        me = authlib_client.get(f"{server.base_url}/me")
+        assert me.status_code == 200, me.text
+        assert me.json()["kind"] == "user"
+        assert me.json()["subject"] == "manager"
+        assert authlib_client.get(f"{server.base_url}/reports").status_code == 200
+        assert authlib_client.post(f"{server.base_url}/admin/settings").status_code == 403
+        first_refresh = token["refresh_token"]
+        refreshed = authlib_client.refresh_token(token_url, refresh_token=first_refresh)
+        assert refreshed["refresh_token"] != first_refresh
+        assert authlib_client.get(f"{server.base_url}/me").status_code == 200
+        replay = httpx.post(
+            token_url,
+            data={"grant_type": "refresh_token", "refresh_token": first_refresh},
+            auth=(web["client_id"], web["client_secret"]),
+        )
+        assert replay.status_code == 400
+        assert replay.json()["error"] == "invalid_grant"
+        # The replay revoked the family: the rotated access token stops working.
+        assert authlib_client.get(f"{server.base_url}/me").status_code == 401
+
+    # Authlib: client credentials, team-bound.
+    with AuthlibSession(reporting["client_id"], reporting["client_secret"]) as machine:
+        token = machine.fetch_token(token_url, grant_type="client_credentials")
+        assert "refresh_token" not in token
+        assert machine.get(f"{server.base_url}/teams/blue/usage").status_code == 200
+        assert machine.get(f"{server.base_url}/teams/green/usage").status_code == 403
+        revoked = httpx.post(
+            f"{server.base_url}/oauth/revoke",
+            data={"token": token["access_token"]},
+            auth=(reporting["client_id"], reporting["client_secret"]),
+        )
+        assert revoked.status_code == 200
+        assert machine.get(f"{server.base_url}/teams/blue/usage").status_code == 401
+
+    # requests-oauthlib refuses plain http by default; the demo listens on loopback only.
+    previous = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    try:
+        backend = OAuth2Session(client=BackendApplicationClient(client_id=reporting["client_id"]))
+        token = backend.fetch_token(
+            token_url,
+            client_id=reporting["client_id"],
+            client_secret=reporting["client_secret"],
+        )
+        usage = backend.get(f"{server.base_url}/teams/blue/usage")
+        assert usage.status_code == 200, usage.text
+        legacy = OAuth2Session(client=LegacyApplicationClient(client_id=web["client_id"]))
+        token = legacy.fetch_token(
+            token_url,
+            username="manager",
+            password=password,
+            client_id=web["client_id"],
+            client_secret=web["client_secret"],
+        )
+        assert legacy.get(f"{server.base_url}/me").json()["subject"] == "manager"
+        introspected = httpx.post(
+            f"{server.base_url}/oauth/introspect",
+            data={"token": token["access_token"]},
+            auth=(reporting["client_id"], reporting["client_secret"]),
+        )
+        assert introspected.json()["active"] is True
+        assert introspected.json()["sub"] == "manager"
+    finally:
+        if previous is None:
+            del os.environ["OAUTHLIB_INSECURE_TRANSPORT"]
+        else:
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous

@@ -1,9 +1,7 @@
-"""The FastAPI example app in-process: what real HTTP cannot reach yet, and its wiring.
+"""The FastAPI example app in-process: the user-token routes, and its wiring.
 
-User access tokens are not issued by the core yet, so :class:`UserTokens`
-resolves one fixed bearer string to the principal the policy builds for a
-user's token. Everything else goes through the real middleware, dependencies
-and store.
+A real access token, issued by the core to a first-party app, goes through the
+real middleware, dependencies and store.
 """
 
 from __future__ import annotations
@@ -16,15 +14,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from authmw import Authenticator, PasswordHasher, Principal
-from authmw.credentials import Credential
+from authmw import Authenticator, PasswordHasher, Settings
 from authmw.demo import load_app
 from authmw.store.sql import SQLStore
 from examples.fastapi_app.app import create_app
+from tests.conftest import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "tok.employee"
 OLD_PASSWORD = "employee-password"
 NEW_PASSWORD = "a much better passphrase"
 
@@ -41,39 +38,35 @@ class RecordingHasher(PasswordHasher):
         return super().hash(password)
 
 
-class UserTokens(Authenticator):
-    """An authenticator that also knows one user access token."""
-
-    tokens: dict[str, Principal]
-
-    async def authenticate_async(self, credential: Credential | None) -> Principal | None:
-        """Resolve the stand-in token, else verify for real."""
-        if credential is not None and credential.value in self.tokens:
-            return self.tokens[credential.value]
-        return await super().authenticate_async(credential)
-
-
 @pytest.fixture
 def hasher() -> RecordingHasher:
     return RecordingHasher()
 
 
 @pytest.fixture
-def auth(hasher: RecordingHasher) -> Iterator[UserTokens]:
-    authenticator = UserTokens(SQLStore("sqlite://"), passwords=hasher)
+def auth(hasher: RecordingHasher) -> Iterator[Authenticator]:
+    authenticator = Authenticator(
+        SQLStore("sqlite://"), settings=Settings(secret_keys=(SECRET_KEY,)), passwords=hasher
+    )
     authenticator.store.create_schema()
     authenticator.users.create("admin", password="admin-password", roles=["admin"])
     employee = authenticator.users.create(
         "employee", password=OLD_PASSWORD, roles=["employee"], teams=["green"]
     )
-    authenticator.tokens = {TOKEN: authenticator.policy.user_principal(employee)}
+    app = authenticator.clients.create_app(
+        "web", redirect_uris=["https://app.example/cb"], first_party=True
+    )
+    issued = authenticator.tokens.issue_for_user(
+        employee, app.client, authenticator.policy.scopes_for(employee.roles)
+    )
+    authenticator.test_token = issued.access_token  # type: ignore[attr-defined]
     hasher.threads.clear()
     yield authenticator
     authenticator.close()
 
 
 @pytest.fixture
-def app(auth: UserTokens) -> FastAPI:
+def app(auth: Authenticator) -> FastAPI:
     return create_app(auth)
 
 
@@ -84,7 +77,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-USER = {"Authorization": f"Bearer {TOKEN}"}
+@pytest.fixture
+def user(auth: Authenticator) -> dict[str, str]:
+    """The headers of the employee's access token."""
+    return {"Authorization": f"Bearer {auth.test_token}"}  # type: ignore[attr-defined]
 
 
 def password_ok(auth: Authenticator, password: str) -> bool:
@@ -92,12 +88,12 @@ def password_ok(auth: Authenticator, password: str) -> bool:
 
 
 async def test_user_changes_their_password(
-    client: httpx.AsyncClient, auth: UserTokens, hasher: RecordingHasher
+    user: dict[str, str], client: httpx.AsyncClient, auth: Authenticator, hasher: RecordingHasher
 ) -> None:
     epoch = auth.users.get("employee").credential_epoch
     response = await client.post(
         "/account/password",
-        headers=USER,
+        headers=user,
         json={"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD},
     )
     assert response.status_code == 200, response.text
@@ -109,10 +105,12 @@ async def test_user_changes_their_password(
     assert threading.get_ident() not in hasher.threads
 
 
-async def test_wrong_current_password(client: httpx.AsyncClient, auth: UserTokens) -> None:
+async def test_wrong_current_password(
+    user: dict[str, str], client: httpx.AsyncClient, auth: Authenticator
+) -> None:
     response = await client.post(
         "/account/password",
-        headers=USER,
+        headers=user,
         json={"current_password": "not-the-password", "new_password": NEW_PASSWORD},
     )
     assert response.status_code == 400
@@ -123,10 +121,12 @@ async def test_wrong_current_password(client: httpx.AsyncClient, auth: UserToken
     assert password_ok(auth, OLD_PASSWORD)
 
 
-async def test_weak_new_password(client: httpx.AsyncClient, auth: UserTokens) -> None:
+async def test_weak_new_password(
+    user: dict[str, str], client: httpx.AsyncClient, auth: Authenticator
+) -> None:
     response = await client.post(
         "/account/password",
-        headers=USER,
+        headers=user,
         json={"current_password": OLD_PASSWORD, "new_password": "short"},
     )
     assert response.status_code == 400
@@ -137,7 +137,7 @@ async def test_weak_new_password(client: httpx.AsyncClient, auth: UserTokens) ->
 
 
 async def test_password_body_is_validated_after_authorization(
-    client: httpx.AsyncClient, auth: UserTokens
+    user: dict[str, str], client: httpx.AsyncClient, auth: Authenticator
 ) -> None:
     key = auth.keys.create(name="k", owner="admin").key
     # A key may not use the route at all: 403 before the (missing) body is looked at.
@@ -147,24 +147,28 @@ async def test_password_body_is_validated_after_authorization(
     assert (await client.post("/account/password")).status_code == 401
     # The user, with a body missing a field, gets FastAPI's validation error.
     invalid = await client.post(
-        "/account/password", headers=USER, json={"current_password": OLD_PASSWORD}
+        "/account/password", headers=user, json={"current_password": OLD_PASSWORD}
     )
     assert invalid.status_code == 422
 
 
-async def test_user_principal_on_the_routes(client: httpx.AsyncClient) -> None:
-    me = await client.get("/me", headers=USER)
+async def test_user_principal_on_the_routes(
+    user: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    me = await client.get("/me", headers=user)
     assert me.json()["kind"] == "user"
     assert me.json()["subject"] == "employee"
-    assert (await client.get("/appointments", headers=USER)).status_code == 200
-    assert (await client.get("/teams/green/usage", headers=USER)).status_code == 200
-    assert (await client.get("/teams/blue/usage", headers=USER)).status_code == 403
-    reports = await client.get("/reports", headers=USER)
+    assert (await client.get("/appointments", headers=user)).status_code == 200
+    assert (await client.get("/teams/green/usage", headers=user)).status_code == 200
+    assert (await client.get("/teams/blue/usage", headers=user)).status_code == 403
+    reports = await client.get("/reports", headers=user)
     assert reports.status_code == 403
     assert reports.json()["error"] == "insufficient_role"
 
 
-async def test_the_app_keeps_the_authenticator_it_was_given(app: FastAPI, auth: UserTokens) -> None:
+async def test_the_app_keeps_the_authenticator_it_was_given(
+    app: FastAPI, auth: Authenticator
+) -> None:
     assert app.state.authenticator is auth
 
 
@@ -189,11 +193,11 @@ async def test_create_app_configures_itself_from_the_environment(
         app.state.authenticator.close()
 
 
-async def test_the_demo_serves_this_app(auth: UserTokens) -> None:
+async def test_the_demo_serves_this_app(user: dict[str, str], auth: Authenticator) -> None:
     factory = load_app("fastapi")
     assert factory.__module__ == "authmw_examples.fastapi_app.app"
     app = factory(auth)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
-        assert (await http.get("/me", headers=USER)).json()["subject"] == "employee"
+        assert (await http.get("/me", headers=user)).json()["subject"] == "employee"

@@ -10,10 +10,8 @@ team blue), ``employee`` (role employee, team red). Keys, by name:
 * ``restricted`` -- personal key of ``admin`` restricted to ``appointments:read``;
 * ``revoked`` -- a personal key of ``admin``, revoked.
 
-User access tokens are not issued by the core yet, so :class:`TokenStub`
-resolves two fixed bearer strings to the principals the policy builds for a
-user's token. It overrides the *sync* driver, the one WSGI uses (the Starlette
-copy overrides the async one).
+The user rows use real access tokens (:data:`MANAGER_TOKEN`, :data:`EMPLOYEE_TOKEN`),
+verified by the real token path of the middleware.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from authmw import AuthError
 from tests.principals import (
     EMPLOYEE_TOKEN,
     MANAGER_TOKEN,
-    TokenStub,
     build_authenticator,
     issue_keys,
 )
@@ -32,7 +29,6 @@ from tests.principals import (
 __all__ = [
     "EMPLOYEE_TOKEN",
     "MANAGER_TOKEN",
-    "TokenStub",
     "assert_rendered",
     "build_authenticator",
     "issue_keys",

@@ -6,7 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.support import DemoServer, check_cli_revocation_reaches, check_wsgi_demo_contract
+from tests.e2e.support import (
+    DemoServer,
+    check_cli_revocation_reaches,
+    check_token_flows_with_real_clients,
+    check_wsgi_demo_contract,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +28,7 @@ def test_the_flask_demo_serves_the_contract(server: DemoServer) -> None:
 
 def test_a_revocation_from_the_cli_reaches_the_flask_server(server: DemoServer) -> None:
     check_cli_revocation_reaches(server)
+
+
+def test_real_oauth2_clients_get_and_use_tokens_from_the_flask_demo(server: DemoServer) -> None:
+    check_token_flows_with_real_clients(server)

@@ -56,7 +56,7 @@ def test_me_returns_the_principal(client: FlaskClient, keys: dict[str, str]) -> 
         "team": None,
         "teams": ["blue"],
         "credential_id": "t-manager",
-        "client_id": None,
+        "client_id": "test-app",
     }
     team_key = client.get("/me", headers={"X-API-Key": keys["team_blue"]}).json
     assert team_key is not None

@@ -8,10 +8,8 @@ Users: ``admin`` (role admin, team blue), ``manager`` (role manager, team blue),
 * ``restricted`` -- personal key of ``admin`` restricted to ``appointments:read``;
 * ``revoked`` -- a personal key of ``admin``, revoked.
 
-User access tokens are not issued by the core yet, so :class:`TokenStub`
-resolves two fixed bearer strings to the principals the policy builds for a
-user's token. That lets the ``user`` rows of the rule table run through the real
-middleware and plugin.
+The user rows use real access tokens (:data:`MANAGER_TOKEN`, :data:`EMPLOYEE_TOKEN`),
+verified by the real token path of the middleware.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from authmw import Authenticator
 from tests.principals import (
     EMPLOYEE_TOKEN,
     MANAGER_TOKEN,
-    TokenStub,
     build_authenticator,
     issue_keys,
 )
@@ -36,7 +33,6 @@ __all__ = [
     "MANAGER_TOKEN",
     "MakeAuth",
     "Message",
-    "TokenStub",
     "build_authenticator",
     "client_for",
     "drive",

@@ -71,7 +71,7 @@ async def test_current_principal_injects_the_middlewares_principal(
         "team": None,
         "teams": ["blue"],
         "credential_id": "t-manager",
-        "client_id": None,
+        "client_id": "test-app",
     }
     assert anonymous.status_code == 401
 
