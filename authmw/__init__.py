@@ -6,7 +6,9 @@ Starlette/FastAPI, Flask and Django put it on ``request.state.principal`` and
 enforce one rule table through the same decorators everywhere.
 """
 
+from authmw.audit import Audit, AuditEvent
 from authmw.authenticator import Authenticator
+from authmw.clients import Clients, IssuedClient
 from authmw.config import Settings
 from authmw.context import RequestAuth, current
 from authmw.credentials import Credential
@@ -19,12 +21,25 @@ from authmw.errors import (
     InvalidToken,
     MissingCredentials,
     ServiceUnavailable,
+    TooManyRequests,
 )
 from authmw.keys import ApiKeys, IssuedKey
 from authmw.passwords import PasswordHasher, WeakPassword
 from authmw.policy import Policy, Role
 from authmw.principal import KINDS, Kind, Principal
-from authmw.store import ApiKey, Conflict, NotFound, Store, StoreError, User
+from authmw.store import (
+    ApiKey,
+    Client,
+    Conflict,
+    NotFound,
+    RefreshToken,
+    Revocation,
+    Store,
+    StoreError,
+    User,
+)
+from authmw.throttle import LoginThrottle
+from authmw.tokens import IssuedTokens, Tokens
 from authmw.users import Users
 
 __version__ = "0.1.0"
@@ -33,8 +48,12 @@ __all__ = [
     "KINDS",
     "ApiKey",
     "ApiKeys",
+    "Audit",
+    "AuditEvent",
     "AuthError",
     "Authenticator",
+    "Client",
+    "Clients",
     "Conflict",
     "Credential",
     "Forbidden",
@@ -42,19 +61,26 @@ __all__ = [
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
+    "IssuedClient",
     "IssuedKey",
+    "IssuedTokens",
     "Kind",
+    "LoginThrottle",
     "MissingCredentials",
     "NotFound",
     "PasswordHasher",
     "Policy",
     "Principal",
+    "RefreshToken",
     "RequestAuth",
+    "Revocation",
     "Role",
     "ServiceUnavailable",
     "Settings",
     "Store",
     "StoreError",
+    "Tokens",
+    "TooManyRequests",
     "User",
     "Users",
     "WeakPassword",
