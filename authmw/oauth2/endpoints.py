@@ -60,12 +60,40 @@ INTROSPECT_PATH = "/oauth/introspect"
 #: The grants the token endpoint speaks (authorization_code joins with the consent page).
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 
-# oauthlib's DEBUG lines quote refresh tokens and whole token responses. authmw
-# never logs a secret, so oauthlib's own loggers are held at INFO unless an
-# application has configured them itself.
-_oauthlib_log = logging.getLogger("oauthlib")
-if _oauthlib_log.level == logging.NOTSET:
-    _oauthlib_log.setLevel(logging.INFO)
+
+class _DropOauthlibDebug(logging.Filter):
+    """Drop oauthlib's records below INFO: its DEBUG lines quote secrets.
+
+    oauthlib logs the refresh token it validates and the whole token response it
+    issues (access and refresh token) at DEBUG. authmw never logs a secret, and
+    an application that turns on DEBUG everywhere to chase a bug must not
+    thereby write live tokens to its logs. Holding the ``oauthlib`` logger at
+    INFO is not enough: the application may set it (or the child loggers) to
+    DEBUG itself. So the records are dropped where they are made, by a filter on
+    each oauthlib logger (a logger's filters do not apply to its children's
+    records, hence one per logger). The cost: oauthlib's DEBUG lines are never
+    seen in a process serving these endpoints; its INFO and above still are.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+_DROP_OAUTHLIB_DEBUG = _DropOauthlibDebug()
+
+
+def _drop_oauthlib_debug() -> None:
+    # Every oauthlib module the endpoints run is imported by now (oauthlib.oauth2
+    # imports them all); AuthEndpoints() calls this again for any loaded since.
+    # addFilter() ignores a filter already added.
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and (
+            name == "oauthlib" or name.startswith("oauthlib.")
+        ):
+            logger.addFilter(_DROP_OAUTHLIB_DEBUG)
+
+
+_drop_oauthlib_debug()
 
 
 class _ClientCredentialsError(Exception):
@@ -89,6 +117,7 @@ class AuthEndpoints:
     ) -> None:
         self.authenticator = authenticator
         self.throttle = throttle or LoginThrottle()
+        _drop_oauthlib_debug()
         self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
         validator = Validator(authenticator, self.throttle)
         self._validator = validator
