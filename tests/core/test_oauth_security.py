@@ -350,7 +350,7 @@ async def test_each_flow_emits_its_audit_events(driver: Driver, world: World) ->
     assert issued["grant_type"] == "password"
     assert issued["user"] == "manager"
     assert issued["client_id"] == world.web.client.id
-    assert isinstance(issued["token_id"], str)
+    assert issued["token_id"] == world.auth.tokens.codec.decode(tokens["access_token"]).token_id
     assert isinstance(issued["family_id"], str)
     family = issued["family_id"]
 
@@ -375,12 +375,14 @@ async def test_each_flow_emits_its_audit_events(driver: Driver, world: World) ->
     assert world.events[-1].fields["family_id"] is None
 
     mark = len(world.events)
-    await driver.send(
+    introspected = await driver.send(
         INTROSPECT,
         form(token=machine.json()["access_token"]),
         headers=world.basic(world.machine),
     )
     assert new_events(mark) == ["token.introspected"]
+    assert world.events[-1].fields["client_id"] == world.machine.client.id
+    assert world.events[-1].fields["token_id"] == introspected.json()["jti"]
 
     fresh = (await driver.send(TOKEN, world.login_body("employee"))).json()
     mark = len(world.events)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from authmw.errors import InvalidToken
 from authmw.oauth2._http import MAX_BODY
 from tests.conftest import PASSWORD, AuthenticatorFactory
 from tests.core.oauth_support import (
+    FORM,
     Driver,
     Reply,
     World,
@@ -459,6 +461,36 @@ async def test_basic_credentials_are_form_url_decoded(driver: Driver, world: Wor
     principal = world.principal(reply.json()["access_token"])
     assert principal is not None
     assert principal.client_id == client_id
+
+
+async def test_the_basic_scheme_name_is_case_insensitive(driver: Driver, world: World) -> None:
+    assert world.machine.secret is not None
+    value = basic(world.machine.client.id, world.machine.secret).split(" ", 1)[1]
+    for scheme in ("basic", "BASIC", "bAsIc"):
+        header = {"Authorization": f"{scheme} {value}"}
+        assert (await driver.send(TOKEN, client_credentials(), headers=header)).status == 200
+
+
+async def test_two_authorization_headers_are_invalid_request(world: World) -> None:
+    # Only ASGI can carry two: a WSGI environ has one HTTP_AUTHORIZATION.
+    good = world.basic(world.machine)["Authorization"]
+    transport = httpx.ASGITransport(app=world.endpoints.asgi(), client=("192.0.2.1", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(
+            TOKEN,
+            content=client_credentials(),
+            headers=[("Content-Type", FORM), ("Authorization", good), ("Authorization", good)],
+        )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_a_form_secret_without_a_client_id_is_invalid_client(
+    wsgi: Driver, world: World
+) -> None:
+    assert world.machine.secret is not None
+    body = client_credentials(client_secret=world.machine.secret)
+    assert_error(await wsgi.send(TOKEN, body), 401, "invalid_client")
 
 
 async def test_basic_and_a_form_secret_together_are_invalid_request(
