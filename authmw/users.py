@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from authmw.passwords import check_password
+from authmw.errors import InvalidRequest
+from authmw.passwords import WeakPassword, check_password
 from authmw.store import NotFound, User
 
 if TYPE_CHECKING:
@@ -78,6 +79,24 @@ class Users:
         return self._changed(
             self._auth.store.update_user(username, password_hash=password_hash, bump_epoch=True)
         )
+
+    def change_password(self, username: str, current_password: str, new_password: str) -> User:
+        """Change a user's own password, given the current one (``POST /account/password``).
+
+        Raises :class:`~authmw.errors.InvalidRequest` (a 400 in every plugin) when
+        the current password is wrong or the new one too weak. Every token of the
+        user ends, the one that made the request included: the caller signs in again.
+        """
+        user = self.get(username)
+        ok, _ = self._auth.passwords.verify(current_password, user.password_hash)
+        if not ok or user.disabled:
+            raise InvalidRequest("The current password is wrong.")
+        try:
+            changed = self.set_password(username, new_password)
+        except WeakPassword as exc:
+            raise InvalidRequest(f"The new password is too weak: {exc}.") from None
+        self._auth.audit.emit("user.password_changed", user=username)
+        return changed
 
     def set_roles(self, username: str, roles: Iterable[str]) -> User:
         """Replace the user's roles; live credentials carry the new roles from now on."""

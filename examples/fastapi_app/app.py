@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
-from authmw import Authenticator, InvalidRequest, Principal, WeakPassword
+from authmw import Authenticator, Principal
 from authmw.oauth2 import AuthEndpoints
 from authmw_starlette import AuthMiddleware
 from authmw_starlette.fastapi import (
@@ -106,15 +106,7 @@ def change_password(
     A plain ``def``: FastAPI runs it in a worker thread, so the deliberately
     slow password hashing never blocks the event loop.
     """
-    user = auth.users.get(principal.subject)
-    ok, _ = auth.passwords.verify(change.current_password, user.password_hash)
-    if not ok:
-        # Raised as an authmw error so the body has the same shape as every other refusal.
-        raise InvalidRequest("The current password is wrong.")
-    try:
-        auth.users.set_password(user.username, change.new_password)
-    except WeakPassword as exc:
-        raise InvalidRequest(f"The new password is too weak: {exc}.") from None
+    auth.users.change_password(principal.subject, change.current_password, change.new_password)
     # Changing the password ends the user's tokens, this one included.
     return {"status": "password changed; sign in again"}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, g, request
 
-from authmw import Authenticator, InvalidRequest, Principal, WeakPassword, current
+from authmw import Authenticator, InvalidRequest, Principal, current
 from authmw.oauth2 import AuthEndpoints
 from authmw_flask import AuthMW, requires_auth, requires_role, requires_scope, requires_team
 
@@ -88,15 +88,9 @@ def change_password() -> dict[str, str]:
     change = json_body("current_password", "new_password")
     principal: Principal = g.principal
     auth = current().authenticator  # the authenticator that let this request in
-    user = auth.users.get(principal.subject)
-    ok, _ = auth.passwords.verify(change["current_password"], user.password_hash)
-    if not ok:
-        # Raised as an authmw error so the body has the same shape as every other refusal.
-        raise InvalidRequest("The current password is wrong.")
-    try:
-        auth.users.set_password(user.username, change["new_password"])
-    except WeakPassword as exc:
-        raise InvalidRequest(f"The new password is too weak: {exc}.") from None
+    auth.users.change_password(
+        principal.subject, change["current_password"], change["new_password"]
+    )
     # Changing the password ends the user's tokens, this one included.
     return {"status": "password changed; sign in again"}
 
