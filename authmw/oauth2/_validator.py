@@ -12,6 +12,7 @@ Why oauthlib, and what we do around it: ``docs/decisions/0006-oauthlib-for-grant
 from __future__ import annotations
 
 import logging
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,16 @@ _INVALID_CREDENTIALS = "Invalid username or password."
 class Validator(RequestValidator):  # type: ignore[misc]
     """Answers oauthlib's questions for the token, revocation and introspection endpoints."""
 
-    def __init__(self, authenticator: Authenticator, throttle: LoginThrottle) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        throttle: LoginThrottle,
+        login_slots: threading.BoundedSemaphore,
+    ) -> None:
         super().__init__()
         self._auth = authenticator
         self._throttle = throttle
+        self._login_slots = login_slots
 
     # -- client authentication (RFC 6749 section 2.3) ----------------------------------
 
@@ -200,9 +207,13 @@ class Validator(RequestValidator):  # type: ignore[misc]
         An outdated hash is upgraded on success.
         """
         user = self._auth.store.get_user(username)
-        ok, new_hash = self._auth.passwords.verify(
-            password, user.password_hash if user is not None else None
-        )
+        # A verification takes a core for tens of milliseconds, on purpose. Only a
+        # few run at once, so a burst of logins queues among itself and the rest
+        # of the application keeps the other cores.
+        with self._login_slots:
+            ok, new_hash = self._auth.passwords.verify(
+                password, user.password_hash if user is not None else None
+            )
         if not ok or user is None or user.disabled:
             return None
         if new_hash is not None:

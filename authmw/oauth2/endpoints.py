@@ -15,10 +15,13 @@ never hold up the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -33,6 +36,12 @@ from oauthlib.oauth2.rfc6749.grant_types import (
 
 from authmw.addresses import client_address, parse_trusted_proxies
 from authmw.authenticator import _to_thread
+
+try:  # anyio runs on asyncio and trio alike; Starlette brings it.
+    import anyio
+    import anyio.to_thread as _anyio_thread
+except ImportError:  # pragma: no cover - the framework-free install has plain asyncio
+    _anyio_thread = None  # type: ignore[assignment]
 from authmw.oauth2._http import (
     ASGIApp,
     FormError,
@@ -113,13 +122,21 @@ class AuthEndpoints:
     """The token, revocation and introspection endpoints of an :class:`~authmw.Authenticator`."""
 
     def __init__(
-        self, authenticator: Authenticator, *, throttle: LoginThrottle | None = None
+        self,
+        authenticator: Authenticator,
+        *,
+        throttle: LoginThrottle | None = None,
+        login_concurrency: int | None = None,
     ) -> None:
         self.authenticator = authenticator
+        #: How many password verifications may run at once (default: half the cores).
+        self.login_concurrency = login_concurrency or max(1, (os.cpu_count() or 2) // 2)
+        self._login_slots = threading.BoundedSemaphore(self.login_concurrency)
+        self._login_limiter: Any = None
         self.throttle = throttle or LoginThrottle()
         _drop_oauthlib_debug()
         self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
-        validator = Validator(authenticator, self.throttle)
+        validator = Validator(authenticator, self.throttle, self._login_slots)
         self._validator = validator
         bearer = BearerToken(
             validator,
@@ -155,9 +172,25 @@ class AuthEndpoints:
         """Return an ASGI app serving the endpoints (in a worker thread), others to ``app``."""
 
         async def handle(request: HttpRequest) -> HttpResponse:
+            if _is_login(request):
+                return await self._login_thread(lambda: self.handle(request))
             return await _to_thread(lambda: self.handle(request))
 
         return asgi_adapter(self.handles, handle, app)
+
+    async def _login_thread(self, call: Callable[[], HttpResponse]) -> HttpResponse:
+        # Logins wait for a password slot here, on the event loop, not in a worker
+        # thread: a burst of logins must not use up the thread pool that the
+        # application's own sync endpoints share.
+        if _anyio_thread is None:  # pragma: no cover - plain asyncio without anyio
+            if self._login_limiter is None:
+                self._login_limiter = asyncio.Semaphore(self.login_concurrency)
+            async with self._login_limiter:
+                return await asyncio.to_thread(call)
+        if self._login_limiter is None:
+            self._login_limiter = anyio.CapacityLimiter(self.login_concurrency)
+        response: HttpResponse = await _anyio_thread.run_sync(call, limiter=self._login_limiter)
+        return response
 
     # -- handling ----------------------------------------------------------------------
 
@@ -324,3 +357,12 @@ def _client_credentials(
             "invalid_request", "The client_id in the form differs from the one in HTTP Basic."
         )
     return client_id, secret
+
+
+def _is_login(request: HttpRequest) -> bool:
+    """Guess, for scheduling only, whether a request is a password grant.
+
+    A wrong guess changes only which queue the request waits in: the password
+    slots bound the hashing work either way.
+    """
+    return request.path == TOKEN_PATH and b"grant_type=password" in request.body

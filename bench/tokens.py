@@ -1,0 +1,140 @@
+"""Access-token verification: warm (cached) and cold (first sight of a token).
+
+Warm is timed like warm API keys (``bench/warm.py``): the header parse plus
+``authenticate_async()`` on a token verified moments ago. Cold verifies each of
+many freshly issued tokens exactly once: the signature check, the in-memory
+revocation list and the user record (read at most once per ``cache_ttl``), then
+the principal; no store call, which is the common case the issue names. A last
+row shows the rarer cold case where the user's record must be read too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from authmw import Authenticator, PasswordHasher, Settings
+from authmw.credentials import Credential, from_asgi_headers
+from authmw.store.sql import SQLStore
+from bench.harness import median, percentile
+
+__all__ = ["TokenResult", "measure_tokens"]
+
+_SECRET = "bench-signing-key-0123456789abcdef0123456789"  # noqa: S105 - a benchmark's key
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """One operation: per-call microseconds (p50 and p99, or median and best of repeats)."""
+
+    name: str
+    p50_us: float
+    p99_us: float
+    calls: int
+    note: str = ""
+
+
+def _authenticator(cache_ttl: float) -> Authenticator:
+    auth = Authenticator(
+        SQLStore("sqlite://"),
+        settings=Settings(secret_keys=(_SECRET,), cache_ttl=cache_ttl),
+        passwords=PasswordHasher(memory_cost=8, time_cost=1),
+    )
+    auth.store.create_schema()
+    auth.users.create("manager", password="bench password 123", roles=["manager"])  # noqa: S106
+    return auth
+
+
+def _issue(auth: Authenticator, count: int) -> list[str]:
+    app = auth.clients.create_app("bench", redirect_uris=["https://b.example/cb"], first_party=True)
+    user = auth.users.get("manager")
+    scopes = auth.policy.scopes_for(user.roles)
+    # Client tokens would do as well; user tokens are the case the issue names.
+    return [auth.tokens.issue_for_user(user, app.client, scopes).access_token for _ in range(count)]
+
+
+def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenResult]:
+    """Time warm and cold access-token verification; one result per operation."""
+    loop = asyncio.new_event_loop()
+    results: list[TokenResult] = []
+    auth = _authenticator(cache_ttl=24 * 3600.0)
+    try:
+        token = _issue(auth, 1)[0]
+        headers = [
+            (b"host", b"api.example.com"),
+            (b"user-agent", b"authmw-bench/1"),
+            (b"accept", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ]
+        assert loop.run_until_complete(auth.authenticate_async(from_asgi_headers(headers)))
+
+        async def warm(n: int) -> int:
+            authenticate = auth.authenticate_async
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                await authenticate(from_asgi_headers(headers))
+            return time.perf_counter_ns() - start
+
+        loop.run_until_complete(warm(max(1, number // 10)))
+        per_call = [loop.run_until_complete(warm(number)) / number / 1000 for _ in range(repeat)]
+        results.append(
+            TokenResult(
+                "**warm: parse + `authenticate_async()`, a cached access token**",
+                median(per_call),
+                percentile(per_call, 0),
+                number * repeat,
+                "target ≤ 3 µs (best of repeats in the p99 column)",
+            )
+        )
+
+        # Cold, common case: every token is new to the cache, the user's record and
+        # the revocation list are fresh in memory.
+        tokens = _issue(auth, cold_calls)
+        times = []
+        for value in tokens:
+            credential = Credential("bearer", value)
+            start = time.perf_counter_ns()
+            principal = auth.authenticate(credential)
+            times.append((time.perf_counter_ns() - start) / 1000)
+            assert principal is not None
+        results.append(
+            TokenResult(
+                "**cold: `authenticate()`, a token not seen before** (user record in memory)",
+                percentile(times, 50),
+                percentile(times, 99),
+                len(times),
+                "target ≤ 30 µs",
+            )
+        )
+    finally:
+        auth.close()
+
+    # Cold with a store read: cache_ttl=0 makes every verification read the user
+    # and the revocation list again (two primary-key or indexed reads).
+    auth = _authenticator(cache_ttl=0.0)
+    try:
+        tokens = _issue(auth, max(1, cold_calls // 5))
+        times = []
+        for value in tokens:
+            credential = Credential("bearer", value)
+            start = time.perf_counter_ns()
+            assert auth.authenticate(credential) is not None
+            times.append((time.perf_counter_ns() - start) / 1000)
+        results.append(
+            TokenResult(
+                "cold, `cache_ttl=0`: the user and the revocation list read from SQLite",
+                percentile(times, 50),
+                percentile(times, 99),
+                len(times),
+            )
+        )
+    finally:
+        auth.close()
+        loop.close()
+    return results
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick look: python -m bench.tokens
+    for result in measure_tokens(number=20_000, repeat=5, cold_calls=2_000):
+        print(f"{result.p50_us:8.2f} {result.p99_us:8.2f}  {result.name}")
