@@ -271,6 +271,13 @@ class ApiKeys:
             now=now,
         )
         self._auth.store.add_key(issued.record)
+        self._auth.audit.emit(
+            "key.created",
+            key_id=issued.record.id,
+            user=owner,
+            team=team,
+            scope=None if wanted is None else " ".join(sorted(wanted)),
+        )
         return issued
 
     def get(self, key_id: str) -> ApiKey:
@@ -288,6 +295,7 @@ class ApiKeys:
         """Revoke a key for good. Takes effect at once in this process."""
         key = self._auth.store.revoke_key(key_id, datetime.now(UTC))
         self._auth.invalidate(credential_id=key_id)
+        self._auth.audit.emit("key.revoked", key_id=key_id)
         return key
 
     def rotate(self, key_id: str, *, grace: timedelta = timedelta(0)) -> IssuedKey:
@@ -320,4 +328,5 @@ class ApiKeys:
         )
         self._auth.store.rotate_key(key_id, issued.record, now + grace)
         self._auth.invalidate(credential_id=key_id)
+        self._auth.audit.emit("key.rotated", key_id=key_id, user=old.owner, team=old.team)
         return issued

@@ -76,9 +76,11 @@ class Users:
     def set_password(self, username: str, password: str) -> User:
         """Set a new password; the user's existing tokens stop working."""
         password_hash = self._auth.passwords.hash(check_password(password))
-        return self._changed(
+        changed = self._changed(
             self._auth.store.update_user(username, password_hash=password_hash, bump_epoch=True)
         )
+        self._auth.audit.emit("user.password_changed", user=username)
+        return changed
 
     def change_password(self, username: str, current_password: str, new_password: str) -> User:
         """Change a user's own password, given the current one (``POST /account/password``).
@@ -92,18 +94,20 @@ class Users:
         if not ok or user.disabled:
             raise InvalidRequest("The current password is wrong.")
         try:
-            changed = self.set_password(username, new_password)
+            return self.set_password(username, new_password)
         except WeakPassword as exc:
             raise InvalidRequest(f"The new password is too weak: {exc}.") from None
-        self._auth.audit.emit("user.password_changed", user=username)
-        return changed
 
     def set_roles(self, username: str, roles: Iterable[str]) -> User:
         """Replace the user's roles; live credentials carry the new roles from now on."""
         wanted = self._auth.policy.check_roles(roles)
         if not wanted:
             raise ValueError("a user needs at least one role")
-        return self._changed(self._auth.store.update_user(username, roles=wanted, bump_epoch=True))
+        changed = self._changed(
+            self._auth.store.update_user(username, roles=wanted, bump_epoch=True)
+        )
+        self._auth.audit.emit("user.roles_changed", user=username, roles=" ".join(sorted(wanted)))
+        return changed
 
     def set_teams(self, username: str, teams: Iterable[str]) -> User:
         """Replace the user's teams."""
@@ -113,7 +117,11 @@ class Users:
 
     def disable(self, username: str) -> User:
         """Disable the user ("left the organization"): every credential of theirs stops."""
-        return self._changed(self._auth.store.update_user(username, disabled=True, bump_epoch=True))
+        changed = self._changed(
+            self._auth.store.update_user(username, disabled=True, bump_epoch=True)
+        )
+        self._auth.audit.emit("user.disabled", user=username)
+        return changed
 
     def enable(self, username: str) -> User:
         """Re-enable a disabled user. Their old tokens stay dead (the epoch moved on)."""
