@@ -18,8 +18,10 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "ApiKey",
+    "AuthorizationCode",
     "Client",
     "Conflict",
+    "Consent",
     "KeyMatch",
     "NotFound",
     "RefreshToken",
@@ -177,6 +179,52 @@ class Revocation:
     revoked_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """A one-time authorization code (RFC 6749 section 4.1.2), stored as a hash.
+
+    ``id`` is the public id part of the code (the lookup key, 12 base62
+    characters). ``redirect_uri`` is kept exactly as sent in the authorization
+    request, because the token request must repeat it character for character
+    (RFC 6749 section 4.1.3). ``code_challenge`` is the PKCE S256 challenge
+    (RFC 7636 section 4.2). ``credential_epoch`` is the user's epoch when consent
+    was given, so a password or role change in between voids the code.
+    ``used_at`` is set when the code is exchanged; ``family_id`` names the
+    refresh family issued then, so a replayed code can revoke what it produced
+    (RFC 6749 section 4.1.2: "SHOULD revoke ... all tokens previously issued").
+    """
+
+    id: str
+    client_id: str
+    subject: str
+    redirect_uri: str
+    scopes: frozenset[str]
+    code_challenge: str
+    created_at: datetime
+    expires_at: datetime
+    credential_epoch: int
+    used_at: datetime | None = None
+    #: The refresh family issued when the code was exchanged (to revoke it on replay).
+    family_id: str | None = None
+    secret_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user allowed an app: remembered so the user is not asked twice.
+
+    ``subject`` is the username, ``client_id`` the app's id. ``scopes`` only
+    grows (a later consent adds to it); ``created_at`` is the first consent,
+    ``updated_at`` the latest.
+    """
+
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    created_at: datetime
+    updated_at: datetime
+
+
 @runtime_checkable
 class Store(Protocol):
     """What authmw needs from a credential store.
@@ -313,6 +361,59 @@ class Store(Protocol):
 
         Returns the distinct family ids touched.
         """
+        ...
+
+    # -- authorization codes -------------------------------------------------------------
+
+    def add_code(self, code: AuthorizationCode) -> AuthorizationCode:
+        """Insert an authorization code; :class:`Conflict` if the id exists."""
+        ...
+
+    def get_code(self, code_id: str) -> AuthorizationCode | None:
+        """Return the code by id (one primary-key lookup), or ``None``."""
+        ...
+
+    def consume_code(self, code_id: str, at: datetime) -> bool:
+        """Mark the code used at ``at`` if it is not used yet; ``True`` iff this call did.
+
+        Of any number of concurrent calls for one code (threads or processes),
+        exactly one returns ``True``. An unknown code answers ``False``.
+        """
+        ...
+
+    def set_code_family(self, code_id: str, family_id: str) -> None:
+        """Record the refresh family issued from the code; :class:`NotFound` if absent."""
+        ...
+
+    def purge_codes(self, before: datetime) -> int:
+        """Delete codes that expired before ``before``; return how many."""
+        ...
+
+    # -- consents ----------------------------------------------------------------------
+
+    def get_consent(self, subject: str, client_id: str) -> Consent | None:
+        """Return what ``subject`` allowed the app (one primary-key lookup), or ``None``."""
+        ...
+
+    def save_consent(
+        self, subject: str, client_id: str, scopes: frozenset[str], at: datetime
+    ) -> Consent:
+        """Remember a consent and return it as stored.
+
+        A first consent is created at ``at``. An existing one keeps its
+        ``created_at``, gets the union of its scopes and ``scopes``, and
+        ``updated_at = at``. Concurrent saves neither fail nor lose scopes.
+        """
+        ...
+
+    def list_consents(
+        self, *, subject: str | None = None, client_id: str | None = None
+    ) -> Sequence[Consent]:
+        """Return consents (optionally one subject's or one app's), by subject, then client id."""
+        ...
+
+    def delete_consent(self, subject: str, client_id: str) -> bool:
+        """Forget a consent; ``True`` if there was one."""
         ...
 
     # -- revocations -------------------------------------------------------------------

@@ -19,8 +19,10 @@ from sqlalchemy.pool import StaticPool
 
 from authmw.store import (
     ApiKey,
+    AuthorizationCode,
     Client,
     Conflict,
+    Consent,
     KeyMatch,
     NotFound,
     RefreshToken,
@@ -124,6 +126,35 @@ refresh_tokens = sa.Table(
     sa.Column("used_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Index("ix_authmw_refresh_tokens_subject_client_id", "subject", "client_id"),
+)
+
+authorization_codes = sa.Table(
+    "authmw_authorization_codes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("client_id", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(150), nullable=False),
+    # Text, not a bounded string: compared character for character at the token endpoint.
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False, default=""),
+    sa.Column("code_challenge", sa.String(128), nullable=False),
+    sa.Column("credential_epoch", sa.Integer, nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Column("family_id", sa.String(32), nullable=True),
+)
+
+consents = sa.Table(
+    "authmw_consents",
+    metadata,
+    sa.Column("subject", sa.String(150), primary_key=True),
+    # The primary key serves one user's consents; this index serves one app's.
+    sa.Column("client_id", sa.String(32), primary_key=True, index=True),
+    sa.Column("scopes", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 revocations = sa.Table(
@@ -245,6 +276,33 @@ def _refresh_token_values(token: RefreshToken) -> dict[str, Any]:
         "used_at": token.used_at,
         "revoked_at": token.revoked_at,
     }
+
+
+def _code(m: Mapping[Any, Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        id=m["id"],
+        client_id=m["client_id"],
+        subject=m["subject"],
+        redirect_uri=m["redirect_uri"],
+        scopes=_words(m["scopes"]),
+        code_challenge=m["code_challenge"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        credential_epoch=m["credential_epoch"],
+        used_at=m["used_at"],
+        family_id=m["family_id"],
+        secret_hash=m["secret_hash"],
+    )
+
+
+def _consent(m: Mapping[Any, Any]) -> Consent:
+    return Consent(
+        subject=m["subject"],
+        client_id=m["client_id"],
+        scopes=_words(m["scopes"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -672,6 +730,162 @@ class SQLStore:
                 .returning(refresh_tokens.c.family_id)
             ).scalars()
             return sorted(set(families))
+
+    # -- authorization codes ---------------------------------------------------------------
+
+    def add_code(self, code: AuthorizationCode) -> AuthorizationCode:
+        """Insert an authorization code; :class:`~authmw.store.Conflict` if the id exists."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    authorization_codes.insert().values(
+                        id=code.id,
+                        client_id=code.client_id,
+                        subject=code.subject,
+                        redirect_uri=code.redirect_uri,
+                        scopes=_join(code.scopes),
+                        code_challenge=code.code_challenge,
+                        credential_epoch=code.credential_epoch,
+                        secret_hash=code.secret_hash,
+                        created_at=code.created_at,
+                        expires_at=code.expires_at,
+                        used_at=code.used_at,
+                        family_id=code.family_id,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"authorization code id {code.id!r} already exists") from None
+        return code
+
+    def get_code(self, code_id: str) -> AuthorizationCode | None:
+        """Return the code through one primary-key lookup, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(authorization_codes).where(authorization_codes.c.id == code_id)
+            ).first()
+        return None if row is None else _code(row._mapping)
+
+    def consume_code(self, code_id: str, at: datetime) -> bool:
+        """Set ``used_at`` if it is unset, in one conditional UPDATE; ``True`` iff this call did.
+
+        The database decides the race, as for refresh-token rotation: on SQLite
+        the UPDATE takes the write lock (other writers wait, then find ``used_at``
+        set); on PostgreSQL a concurrent UPDATE of the row waits for this
+        transaction and re-checks the condition (READ COMMITTED), matching nothing.
+        """
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                authorization_codes.update()
+                .where(
+                    authorization_codes.c.id == code_id,
+                    authorization_codes.c.used_at.is_(None),
+                )
+                .values(used_at=at)
+            ).rowcount
+        return changed == 1
+
+    def set_code_family(self, code_id: str, family_id: str) -> None:
+        """Record the refresh family issued from the code.
+
+        :class:`~authmw.store.NotFound` if there is no such code.
+        """
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                authorization_codes.update()
+                .where(authorization_codes.c.id == code_id)
+                .values(family_id=family_id)
+            ).rowcount
+        if changed != 1:
+            raise NotFound(f"no authorization code with id {code_id!r}")
+
+    def purge_codes(self, before: datetime) -> int:
+        """Delete codes that expired before ``before``; return how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    authorization_codes.delete().where(authorization_codes.c.expires_at < before)
+                ).rowcount
+            )
+
+    # -- consents --------------------------------------------------------------------------
+
+    def get_consent(self, subject: str, client_id: str) -> Consent | None:
+        """Return the consent through one primary-key lookup, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(consents).where(
+                    consents.c.subject == subject, consents.c.client_id == client_id
+                )
+            ).first()
+        return None if row is None else _consent(row._mapping)
+
+    def save_consent(
+        self, subject: str, client_id: str, scopes: frozenset[str], at: datetime
+    ) -> Consent:
+        """Insert a consent or add ``scopes`` to the existing one, in one transaction.
+
+        ``INSERT ... ON CONFLICT DO UPDATE`` either inserts the row or locks the
+        existing one (touching only ``updated_at``) and returns it; the union of
+        its scopes and the new ones is then written under that lock. Concurrent
+        saves of one consent therefore queue behind each other instead of failing
+        on the primary key, and none loses the scopes another added.
+        """
+        values = {
+            "subject": subject,
+            "client_id": client_id,
+            "scopes": _join(scopes),
+            "created_at": at,
+            "updated_at": at,
+        }
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert(consents)
+        elif dialect == "sqlite":
+            insert = sqlite.insert(consents)
+        else:  # pragma: no cover - other backends: no portable upsert
+            raise NotImplementedError(f"save_consent needs INSERT ... ON CONFLICT, not {dialect}")
+        upsert = (
+            insert.values(values)
+            .on_conflict_do_update(
+                index_elements=[consents.c.subject, consents.c.client_id],
+                set_={"updated_at": insert.excluded.updated_at},
+            )
+            .returning(*consents.c)
+        )
+        with self.engine.begin() as conn:
+            stored = _consent(conn.execute(upsert).one()._mapping)
+            if scopes <= stored.scopes:
+                return stored
+            merged = stored.scopes | scopes
+            conn.execute(
+                consents.update()
+                .where(consents.c.subject == subject, consents.c.client_id == client_id)
+                .values(scopes=_join(merged))
+            )
+        return Consent(subject, client_id, merged, stored.created_at, stored.updated_at)
+
+    def list_consents(
+        self, *, subject: str | None = None, client_id: str | None = None
+    ) -> Sequence[Consent]:
+        """Return consents, optionally of one subject or one app, by subject and then client id."""
+        query = sa.select(consents)
+        if subject is not None:
+            query = query.where(consents.c.subject == subject)
+        if client_id is not None:
+            query = query.where(consents.c.client_id == client_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(consents.c.subject, consents.c.client_id)).all()
+        return [_consent(r._mapping) for r in rows]
+
+    def delete_consent(self, subject: str, client_id: str) -> bool:
+        """Delete the consent; ``True`` if there was one."""
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                consents.delete().where(
+                    consents.c.subject == subject, consents.c.client_id == client_id
+                )
+            ).rowcount
+        return deleted == 1
 
     # -- revocations ---------------------------------------------------------------------
 

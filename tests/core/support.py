@@ -12,7 +12,17 @@ from authmw import keys
 from authmw.authenticator import Authenticator
 from authmw.errors import AuthError
 from authmw.principal import Principal
-from authmw.store import ApiKey, Client, KeyMatch, RefreshToken, Revocation, Store, User
+from authmw.store import (
+    ApiKey,
+    AuthorizationCode,
+    Client,
+    Consent,
+    KeyMatch,
+    RefreshToken,
+    Revocation,
+    Store,
+    User,
+)
 
 __all__ = ["CountingStore", "ManualClock", "Outcome", "outcome_of", "store_key"]
 
@@ -167,6 +177,46 @@ class CountingStore:
     ) -> list[str]:
         self._note("revoke_refresh_tokens")
         return self.inner.revoke_refresh_tokens(subject=subject, client_id=client_id, at=at)
+
+    def add_code(self, code: AuthorizationCode) -> AuthorizationCode:
+        self._note("add_code")
+        return self.inner.add_code(code)
+
+    def get_code(self, code_id: str) -> AuthorizationCode | None:
+        self._note("get_code")
+        return self.inner.get_code(code_id)
+
+    def consume_code(self, code_id: str, at: datetime) -> bool:
+        self._note("consume_code")
+        return self.inner.consume_code(code_id, at)
+
+    def set_code_family(self, code_id: str, family_id: str) -> None:
+        self._note("set_code_family")
+        self.inner.set_code_family(code_id, family_id)
+
+    def purge_codes(self, before: datetime) -> int:
+        self._note("purge_codes")
+        return self.inner.purge_codes(before)
+
+    def get_consent(self, subject: str, client_id: str) -> Consent | None:
+        self._note("get_consent")
+        return self.inner.get_consent(subject, client_id)
+
+    def save_consent(
+        self, subject: str, client_id: str, scopes: frozenset[str], at: datetime
+    ) -> Consent:
+        self._note("save_consent")
+        return self.inner.save_consent(subject, client_id, scopes, at)
+
+    def list_consents(
+        self, *, subject: str | None = None, client_id: str | None = None
+    ) -> Sequence[Consent]:
+        self._note("list_consents")
+        return self.inner.list_consents(subject=subject, client_id=client_id)
+
+    def delete_consent(self, subject: str, client_id: str) -> bool:
+        self._note("delete_consent")
+        return self.inner.delete_consent(subject, client_id)
 
     def add_revocation(self, revocation: Revocation) -> None:
         self._note("add_revocation")
