@@ -29,8 +29,10 @@ from authmw.policy import Policy, Role
 from authmw.principal import KINDS, Kind, Principal
 from authmw.store import (
     ApiKey,
+    AuthorizationCode,
     Client,
     Conflict,
+    Consent,
     NotFound,
     RefreshToken,
     Revocation,
@@ -52,9 +54,11 @@ __all__ = [
     "AuditEvent",
     "AuthError",
     "Authenticator",
+    "AuthorizationCode",
     "Client",
     "Clients",
     "Conflict",
+    "Consent",
     "Credential",
     "Forbidden",
     "InsufficientRole",

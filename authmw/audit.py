@@ -38,6 +38,11 @@ EVENTS: frozenset[str] = frozenset(
         "token.introspected",
         # A used refresh token came back: its family is revoked.
         "refresh.reused",
+        # A used authorization code came back: the tokens of its first use are revoked.
+        "code.reused",
+        "consent.granted",
+        "consent.denied",
+        "consent.revoked",
         "client.authentication_failed",
         "key.created",
         "key.revoked",
@@ -78,6 +83,7 @@ _WARNINGS = frozenset(
         "login.failed",
         "login.throttled",
         "refresh.reused",
+        "code.reused",
         "client.authentication_failed",
         "credential.rejected",
     }

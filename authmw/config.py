@@ -56,6 +56,10 @@ class Settings:
     #: Prefixes of access tokens and refresh tokens (see :mod:`authmw.tokens`).
     token_prefix: str = "amt"  # noqa: S105 - a prefix, not a secret
     refresh_prefix: str = "amr"
+    #: Prefix of authorization codes, and how many seconds a code lives (RFC 6749
+    #: section 4.1.2 recommends at most 10 minutes; a browser redirect needs seconds).
+    code_prefix: str = "amac"
+    code_ttl: int = 60
     #: Access-token lifetime in seconds. Short, because an access token is checked
     #: without the store: revocation reaches it through the revocation list.
     access_token_ttl: int = 900
@@ -82,13 +86,16 @@ class Settings:
             self.client_secret_prefix,
             check_prefix(self.token_prefix),
             check_prefix(self.refresh_prefix),
+            check_prefix(self.code_prefix),
         )
         if len(set(prefixes)) != len(prefixes):
             # The prefix tells a credential's kind apart, for us and for secret
             # scanners: a leaked string says at once what it is.
-            raise ValueError("key, client secret, token and refresh prefixes must all differ")
+            raise ValueError("key, client secret, token, refresh and code prefixes must all differ")
         if not 0 < self.access_token_ttl <= 24 * 3600:
             raise ValueError("access_token_ttl is 1 second to 24 hours")
+        if not 0 < self.code_ttl <= 600:
+            raise ValueError("code_ttl is 1 to 600 seconds")
         if not 0 < self.refresh_idle_ttl <= self.refresh_token_ttl:
             raise ValueError("refresh_idle_ttl must be positive and at most refresh_token_ttl")
         if self.cache_ttl < 0 or self.cache_size < 0:

@@ -326,7 +326,7 @@ def banner(auth: Authenticator, demo: Demo, *, framework: str, host: str, port: 
 
 
 def _token_lines(auth: Authenticator, demo: Demo, base: str, where: str) -> list[str]:
-    """The banner's OAuth2 part: the demo clients and how to get a token with each."""
+    """Return the banner's OAuth2 part: the demo clients and how to get a token with each."""
     lines = ["", f"OAuth2 clients ({where}):"]
     usable: dict[str, dict[str, str]] = {}
     for spec in CLIENTS:

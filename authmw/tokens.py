@@ -413,17 +413,19 @@ class Tokens:
         scopes: frozenset[str],
         *,
         kind: TokenKind = "user",
+        family_id: str | None = None,
     ) -> IssuedTokens:
         """Issue an access token and the first refresh token of a new family (a login).
 
         ``scopes`` must already be checked against the user's roles and the client.
+        ``family_id`` names the family in advance (a code exchange records it first).
         """
         settings = self._auth.settings
         now = datetime.now(UTC)
         value, parsed = _keys.generate(settings.refresh_prefix)
         record = RefreshToken(
             id=parsed.key_id,
-            family_id=parsed.key_id,
+            family_id=family_id or parsed.key_id,
             client_id=client.id,
             subject=user.username,
             kind=kind,
@@ -566,6 +568,21 @@ class Tokens:
         store.add_revocation(Revocation(family_id, "family", subject, expires, now))
         self.revocations.add("family", family_id, expires)
         self._auth.invalidate(subject=subject)
+
+    def revoke_consent(self, subject: str, client_id: str) -> bool:
+        """Withdraw a user's consent to an app and end the app's tokens for that user.
+
+        Returns ``False`` if there was no consent. Refresh families of the app for
+        the user are revoked whether or not a consent remained.
+        """
+        now = datetime.now(UTC)
+        store = self._auth.store
+        removed = store.delete_consent(subject, client_id)
+        for family_id in store.revoke_refresh_tokens(subject=subject, client_id=client_id, at=now):
+            self.revoke_family(family_id, subject, now)
+        if removed:
+            self._auth.audit.emit("consent.revoked", user=subject, client_id=client_id)
+        return removed
 
     def revoke(self, value: str, client: Client) -> bool:
         """Revoke an access or refresh token of ``client`` (RFC 7009). ``True`` if one was.

@@ -29,6 +29,8 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes = field(repr=False)
     peer: str | None = None
+    #: ``http`` or ``https``, as the server received the request.
+    scheme: str = "http"
 
     def header(self, name: str) -> str | None:
         """Return the header's value; several occurrences are joined with ``,``."""
@@ -172,6 +174,7 @@ def _wsgi_call(environ: dict[str, Any], path: str, handle: Handler) -> HttpRespo
         headers=tuple(headers),
         body=body,
         peer=environ.get("REMOTE_ADDR"),
+        scheme="https" if environ.get("wsgi.url_scheme") == "https" else "http",
     )
     return handle(request)
 
@@ -207,6 +210,7 @@ def asgi_adapter(
                         ),
                         body=body,
                         peer=(scope.get("client") or (None,))[0],
+                        scheme="https" if scope.get("scheme") == "https" else "http",
                     )
                 )
         await send(

@@ -6,21 +6,28 @@ may it use this grant, are these scopes allowed, is this password right. This
 module answers them, always through the core (``authenticator.clients``,
 ``authenticator.tokens``, the policy), never with rules of its own.
 
-Why oauthlib, and what we do around it: ``docs/decisions/0006-oauthlib-for-grant-machinery.md``.
+Why oauthlib, and what we do around it: ``docs/decisions/0007-oauthlib-for-grant-machinery.md``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
+import re
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from oauthlib.oauth2 import RequestValidator
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from authmw.store import Client, User
+from authmw import keys as _keys
+from authmw.oauth2.redirects import redirect_uri_allowed
+from authmw.store import AuthorizationCode, Client, User
 from authmw.throttle import LoginThrottle
 from authmw.tokens import GrantError, IssuedTokens
 
@@ -225,6 +232,11 @@ class Validator(RequestValidator):  # type: ignore[misc]
         record: Client = request.client.record
         if request.grant_type == "client_credentials":
             return record.scopes
+        if request.grant_type is None:
+            # An authorization request: the user is not known yet. The app may ask
+            # for the scopes it registered (any, if it registered none); what the
+            # user's roles allow narrows the grant later, on the consent page.
+            return record.scopes or self._auth.policy.all_scopes
         user: User = request.user
         allowed = self._auth.policy.scopes_for(user.roles)
         # An app registered with scopes may ask only for those.
@@ -291,6 +303,10 @@ class Validator(RequestValidator):  # type: ignore[misc]
         scopes = frozenset(request.scopes or ())
         if request.grant_type == "client_credentials":
             issued = self._auth.tokens.issue_for_client(record, scopes)
+        elif request.grant_type == "authorization_code":
+            issued = self._auth.tokens.issue_for_user(
+                request.user, record, scopes, kind="delegated", family_id=request.authmw_family
+            )
         else:
             issued = self._auth.tokens.issue_for_user(request.user, record, scopes)
         request.authmw_issued = issued
@@ -335,3 +351,194 @@ class Validator(RequestValidator):  # type: ignore[misc]
         if not claims["active"]:
             return None
         return {k: v for k, v in claims.items() if v is not None}
+
+    # -- authorization code (RFC 6749 section 4.1, RFC 7636) ----------------------------
+
+    def _app(self, client_id: str | None) -> Client | None:
+        client = self._auth.store.get_client(client_id) if client_id else None
+        if client is None or client.kind != "app" or client.disabled:
+            return None
+        return client
+
+    def validate_client_id(
+        self, client_id: str, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Accept an enabled app; machine clients have no users to ask."""
+        client = self._app(client_id)
+        if client is None:
+            return False
+        request.client = ClientRef(client)
+        return True
+
+    def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Compare exactly with the registered URIs (RFC 9700 section 2.1)."""
+        client = self._app(client_id)
+        return client is not None and redirect_uri_allowed(client, redirect_uri)
+
+    def get_default_redirect_uri(
+        self, client_id: str, request: Request, *args: Any, **kwargs: Any
+    ) -> str | None:
+        """Return the registered URI when there is exactly one; else the request names one."""
+        client = self._app(client_id)
+        if client is None or len(client.redirect_uris) != 1:
+            return None
+        return client.redirect_uris[0]
+
+    def validate_response_type(
+        self,
+        client_id: str,
+        response_type: str,
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Accept ``code`` only: the implicit grant is gone (RFC 9700 section 2.1.2)."""
+        return response_type == "code"
+
+    def is_pkce_required(self, client_id: str, request: Request) -> bool:
+        """Require PKCE of every app, confidential ones too (RFC 9700 section 2.1.1)."""
+        return True
+
+    def save_authorization_code(
+        self, client_id: str, code: dict[str, Any], request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """Store the code as a hash and put our identifiable code in the redirect."""
+        settings = self._auth.settings
+        value, parsed = _keys.generate(settings.code_prefix)
+        user: User = request.user
+        now = datetime.now(UTC)
+        self._auth.store.add_code(
+            AuthorizationCode(
+                id=parsed.key_id,
+                client_id=client_id,
+                subject=user.username,
+                redirect_uri=request.redirect_uri,
+                scopes=frozenset(request.scopes or ()),
+                code_challenge=request.code_challenge,
+                created_at=now,
+                expires_at=now + timedelta(seconds=settings.code_ttl),
+                credential_epoch=user.credential_epoch,
+                secret_hash=_keys.hash_secret(parsed),
+            )
+        )
+        code["code"] = value
+
+    def validate_code(  # noqa: PLR0911 - one answer per check, in the order they run
+        self,
+        client_id: str,
+        code: str,
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Check everything about the code, then spend it: one use, ever.
+
+        The PKCE verifier, the redirect URI and the user are checked *before* the
+        code is consumed, so a request that fails them leaves it to its owner;
+        the consumption itself is one conditional update, so of two concurrent
+        exchanges exactly one wins. A code presented again revokes the tokens
+        its first use issued (RFC 6749 section 4.1.2).
+        """
+        verifier = request.code_verifier
+        if verifier is None:
+            raise oauth_errors.MissingCodeVerifierError(request=request)
+        if _VERIFIER.fullmatch(verifier) is None:
+            raise oauth_errors.InvalidRequestError(
+                description="code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~",
+                request=request,
+            )
+        record = self._find_code(code)
+        now = datetime.now(UTC)
+        if record is None or record.client_id != client.client_id:
+            return False
+        if record.used_at is not None:
+            self._code_replayed(record, now)
+            return False
+        if record.expires_at <= now or not _s256_matches(verifier, record.code_challenge):
+            return False
+        redirect_uri = request.redirect_uri
+        if redirect_uri is not None and redirect_uri != record.redirect_uri:
+            return False
+        user = self._auth.store.get_user(record.subject)
+        if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
+            return False
+        if not self._auth.store.consume_code(record.id, now):
+            self._code_replayed(record, now)
+            return False
+        # The family is named before any token exists, so a replay racing this
+        # exchange finds something to revoke.
+        family_id = _keys.generate(self._auth.settings.refresh_prefix)[1].key_id
+        self._auth.store.set_code_family(record.id, family_id)
+        request.user = user
+        request.scopes = sorted(record.scopes)
+        request.authmw_code = record
+        request.authmw_family = family_id
+        return True
+
+    def _find_code(self, value: str) -> AuthorizationCode | None:
+        try:
+            parsed = _keys.parse(value, self._auth.settings.code_prefix)
+        except Exception:  # InvalidToken: not one of our codes
+            return None
+        record = self._auth.store.get_code(parsed.key_id)
+        expected = record.secret_hash if record is not None else _DUMMY_CODE_HASH
+        if not hmac.compare_digest(expected, _keys.hash_secret(parsed)) or record is None:
+            return None
+        return record
+
+    def _code_replayed(self, record: AuthorizationCode, now: datetime) -> None:
+        self._auth.audit.emit(
+            "code.reused",
+            user=record.subject,
+            client_id=record.client_id,
+            family_id=record.family_id,
+        )
+        latest = self._auth.store.get_code(record.id)
+        family_id = latest.family_id if latest is not None else record.family_id
+        if family_id is not None:
+            self._auth.tokens.revoke_family(family_id, record.subject, now)
+
+    def confirm_redirect_uri(
+        self,
+        client_id: str,
+        code: str,
+        redirect_uri: str,
+        client: ClientRef,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """Require the authorization request's redirect URI, exactly."""
+        record: AuthorizationCode = request.authmw_code
+        return redirect_uri == record.redirect_uri
+
+    def get_code_challenge(self, code: str, request: Request) -> str:
+        """Return the challenge stored with the code (verified in :meth:`validate_code`)."""
+        record: AuthorizationCode = request.authmw_code
+        return record.code_challenge
+
+    def get_code_challenge_method(self, code: str, request: Request) -> str:
+        """Return S256: ``plain`` is refused at the authorization request."""
+        return "S256"
+
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Request, *args: Any, **kwargs: Any
+    ) -> None:
+        """Do nothing: :meth:`validate_code` already spent the code."""
+
+
+# RFC 7636 section 4.1: 43-128 characters of the unreserved set.
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+_DUMMY_CODE_HASH = _keys.hash_secret(
+    _keys.ParsedKey("0" * _keys.ID_LENGTH, "0" * _keys.SECRET_LENGTH)
+)
+
+
+def _s256_matches(verifier: str, challenge: str) -> bool:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return hmac.compare_digest(computed, challenge)

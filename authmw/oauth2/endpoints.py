@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -42,6 +43,7 @@ try:  # anyio runs on asyncio and trio alike; Starlette brings it.
     import anyio.to_thread as _anyio_thread
 except ImportError:  # pragma: no cover - the framework-free install has plain asyncio
     _anyio_thread = None  # type: ignore[assignment]
+from authmw.errors import AuthError, MissingCredentials
 from authmw.oauth2._http import (
     ASGIApp,
     FormError,
@@ -53,6 +55,8 @@ from authmw.oauth2._http import (
     wsgi_adapter,
 )
 from authmw.oauth2._validator import CallContext, Validator, call_context
+from authmw.oauth2.authorize import AUTHORIZE_PATH, Authorization
+from authmw.principal import Principal
 from authmw.throttle import LoginThrottle
 
 if TYPE_CHECKING:
@@ -65,9 +69,11 @@ log = logging.getLogger("authmw")
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
 REVOKE_PATH = "/oauth/revoke"
 INTROSPECT_PATH = "/oauth/introspect"
+CONSENTS_PATH = "/oauth/consents"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 #: The grants the token endpoint speaks (authorization_code joins with the consent page).
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "password", "refresh_token", "client_credentials")
 
 
 class _DropOauthlibDebug(logging.Filter):
@@ -127,8 +133,14 @@ class AuthEndpoints:
         *,
         throttle: LoginThrottle | None = None,
         login_concurrency: int | None = None,
+        platform_name: str = "authmw",
+        scope_descriptions: Mapping[str, str] | None = None,
+        templates: str | Path | None = None,
+        issuer: str | None = None,
     ) -> None:
         self.authenticator = authenticator
+        #: The ``issuer`` of the server metadata (RFC 8414); else derived from each request.
+        self.issuer = issuer.rstrip("/") if issuer else None
         #: How many password verifications may run at once (default: half the cores).
         self.login_concurrency = login_concurrency or max(1, (os.cpu_count() or 2) // 2)
         self._login_slots = threading.BoundedSemaphore(self.login_concurrency)
@@ -144,7 +156,18 @@ class AuthEndpoints:
             refresh_token_generator=lambda request: validator.issue(request).refresh_token,
             expires_in=lambda request: validator.issue(request).expires_in,
         )
+        self._authorization = Authorization(
+            authenticator,
+            validator,
+            bearer,
+            self.throttle,
+            platform_name=platform_name,
+            scope_descriptions=scope_descriptions or {},
+            templates=templates,
+            address_of=self._address,
+        )
         grants: dict[str, Any] = {
+            "authorization_code": self._authorization.grant,
             "password": ResourceOwnerPasswordCredentialsGrant(validator),
             "refresh_token": RefreshTokenGrant(validator, issue_new_refresh_tokens=True),
             "client_credentials": ClientCredentialsGrant(validator),
@@ -152,6 +175,11 @@ class AuthEndpoints:
         self._token = TokenEndpoint("client_credentials", bearer, grants)
         self._revoke = RevocationEndpoint(validator, ("access_token", "refresh_token"))
         self._introspect = IntrospectEndpoint(validator, ("access_token", "refresh_token"))
+        self._pages: Mapping[str, Callable[[HttpRequest], HttpResponse]] = {
+            AUTHORIZE_PATH: self._authorization.handle,
+            METADATA_PATH: self._metadata_request,
+            CONSENTS_PATH: self._consent_request,
+        }
         self._routes: Mapping[str, Callable[[HttpRequest, dict[str, str]], HttpResponse]] = {
             TOKEN_PATH: self._token_request,
             REVOKE_PATH: self._revoke_request,
@@ -162,7 +190,7 @@ class AuthEndpoints:
 
     def handles(self, path: str) -> bool:
         """Whether ``path`` is one of these endpoints."""
-        return path in self._routes
+        return path in self._routes or path in self._pages or path.startswith(CONSENTS_PATH + "/")
 
     def wsgi(self, app: WSGIApp | None = None) -> WSGIApp:
         """Return a WSGI app serving the endpoints and passing other paths to ``app``."""
@@ -196,6 +224,11 @@ class AuthEndpoints:
 
     def handle(self, request: HttpRequest) -> HttpResponse:  # noqa: PLR0911 - one per check
         """Answer one request to an endpoint (blocking). Never raises."""
+        special = self._pages.get(request.path)
+        if special is not None:
+            return self._guarded(special, request)
+        if request.path.startswith(CONSENTS_PATH + "/"):
+            return self._guarded(self._consent_request, request)
         route = self._routes.get(request.path)
         if route is None:
             return _error(404, "not_found", "No such endpoint.")
@@ -215,16 +248,114 @@ class AuthEndpoints:
         except _ClientCredentialsError as exc:
             return self._client_error(exc.error, exc.description)
         except Exception:
-            # A store that is down, or a bug: fail closed, say so, log the cause
-            # (the traceback holds no secret: tokens and passwords stay in locals
-            # that logging does not print).
-            log.error("authmw: the %s endpoint failed", request.path, exc_info=True)
-            return _error(
-                503,
-                "temporarily_unavailable",
-                "The authorization server is temporarily unavailable.",
-                ("Retry-After", "5"),
+            return self._unavailable(request)
+
+    def _guarded(
+        self, handler: Callable[[HttpRequest], HttpResponse], request: HttpRequest
+    ) -> HttpResponse:
+        try:
+            return handler(request)
+        except Exception:
+            return self._unavailable(request)
+
+    def _unavailable(self, request: HttpRequest) -> HttpResponse:
+        # A store that is down, or a bug: fail closed, say so, log the cause (the
+        # traceback holds no secret: tokens and passwords stay in locals that
+        # logging does not print).
+        log.error("authmw: the %s endpoint failed", request.path, exc_info=True)
+        return _error(
+            503,
+            "temporarily_unavailable",
+            "The authorization server is temporarily unavailable.",
+            ("Retry-After", "5"),
+        )
+
+    # -- metadata and consents ---------------------------------------------------------
+
+    def _metadata_request(self, request: HttpRequest) -> HttpResponse:
+        """RFC 8414 server metadata."""
+        if request.method != "GET":
+            return _error(405, "invalid_request", "Use GET.", ("Allow", "GET"))
+        issuer = self.issuer or _issuer_of(request, self._address(request) != request.peer)
+        body = {
+            "issuer": issuer,
+            "authorization_endpoint": issuer + AUTHORIZE_PATH,
+            "token_endpoint": issuer + TOKEN_PATH,
+            "revocation_endpoint": issuer + REVOKE_PATH,
+            "introspection_endpoint": issuer + INTROSPECT_PATH,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "password",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "scopes_supported": sorted(self.authenticator.policy.all_scopes),
+        }
+        # Public and cacheable for a while: it says nothing about anyone.
+        response = HttpResponse.json(200, body)
+        headers = [h for h in response.headers if h[0] not in ("Cache-Control", "Pragma")]
+        return HttpResponse(200, (*headers, ("Cache-Control", "max-age=300")), response.body)
+
+    def _user_of(self, request: HttpRequest) -> Principal | HttpResponse:
+        """Authenticate a consents request: a user's own access token, nothing else."""
+        try:
+            principal = self.authenticator.authenticate_headers(request.headers)
+            if principal is None:
+                raise MissingCredentials()
+            self.authenticator.policy.authorize(principal, kinds={"user"})
+        except AuthError as exc:
+            rendered = exc.render(self.authenticator.settings.realm)
+            return HttpResponse(rendered.status, tuple(rendered.headers), rendered.body)
+        return principal
+
+    def _consent_request(self, request: HttpRequest) -> HttpResponse:
+        """``GET /oauth/consents`` and ``DELETE /oauth/consents/{client_id}`` for kind ``user``."""
+        caller = self._user_of(request)
+        if isinstance(caller, HttpResponse):
+            return caller
+        if request.path == CONSENTS_PATH:
+            if request.method != "GET":
+                return _error(405, "invalid_request", "Use GET.", ("Allow", "GET"))
+            consents = self.authenticator.store.list_consents(subject=caller.subject)
+            names = {c.id: c.name for c in self.authenticator.store.list_clients(kind="app")}
+            return HttpResponse.json(
+                200,
+                {
+                    "consents": [
+                        {
+                            "client_id": c.client_id,
+                            "app": names.get(c.client_id),
+                            "scopes": sorted(c.scopes),
+                            "granted_at": c.created_at.isoformat(),
+                            "updated_at": c.updated_at.isoformat(),
+                        }
+                        for c in consents
+                    ]
+                },
             )
+        if request.method != "DELETE":
+            return _error(405, "invalid_request", "Use DELETE.", ("Allow", "DELETE"))
+        client_id = request.path[len(CONSENTS_PATH) + 1 :]
+        if not self.authenticator.tokens.revoke_consent(caller.subject, client_id):
+            return _error(404, "not_found", "You have not given this app your consent.")
+        return HttpResponse(204, (("Cache-Control", "no-store"),))
 
     def _client_error(self, error: str, description: str) -> HttpResponse:
         headers: tuple[tuple[str, str], ...] = ()
@@ -241,6 +372,9 @@ class AuthEndpoints:
         client_id, secret = _client_credentials(request, form)
         address = client_address(request.peer, request.header("x-forwarded-for"), self._trusted)
         return CallContext(client_id, secret, address, require_secret=require_secret)
+
+    def _address(self, request: HttpRequest) -> str | None:
+        return client_address(request.peer, request.header("x-forwarded-for"), self._trusted)
 
     def _call(
         self,
@@ -366,3 +500,17 @@ def _is_login(request: HttpRequest) -> bool:
     slots bound the hashing work either way.
     """
     return request.path == TOKEN_PATH and b"grant_type=password" in request.body
+
+
+def _issuer_of(request: HttpRequest, proxied: bool) -> str:
+    """Derive the issuer when none is configured: this request's own origin.
+
+    Set ``AuthEndpoints(issuer=...)`` in production: the issuer must be one
+    fixed URL, not whatever Host header a client sends.
+    """
+    host = request.header("host") or "localhost"
+    scheme = request.scheme
+    if proxied:  # a trusted proxy terminated TLS and says so
+        forwarded = (request.header("x-forwarded-proto") or "").split(",")[0].strip()
+        scheme = "https" if forwarded == "https" else scheme
+    return f"{scheme}://{host}"

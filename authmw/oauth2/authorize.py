@@ -1,0 +1,460 @@
+"""``GET|POST /oauth/authorize``: the login and consent pages of the authorization-code grant.
+
+The request is checked by oauthlib's authorization endpoint, which tells apart
+the errors that must be *shown* (unknown client, a redirect URI that is not
+registered: sending the user there would make us an open redirector) from the
+errors that may be *redirected* to the app with ``error`` and ``state``.
+authmw adds what the RFC leaves to the server:
+
+* **S256 only.** A missing ``code_challenge`` or any method but ``S256`` is
+  ``invalid_request`` (RFC 9700 section 2.1.1: ``plain`` protects nothing an
+  attacker who sees the request cannot undo).
+* **A login page** with the token endpoint's rules (throttling, uniform errors),
+  then a session cookie: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` unless the
+  page is served on loopback, signed, bound to the user's credential epoch (a
+  password change ends it), scoped to ``/oauth``.
+* **A consent page** naming the app and the scopes it asks for, of which the user
+  gets only those their roles allow. A consent is remembered per user and app;
+  the same scopes are not asked for twice.
+* **CSRF tokens** on both forms (a random cookie and its HMAC in the form, so a
+  page on another site can neither read nor forge the pair), ``X-Frame-Options:
+  DENY``, a strict Content-Security-Policy with a per-response nonce for the one
+  inline stylesheet, ``Cache-Control: no-store``, and no CORS headers at all.
+
+Pages are Jinja2 templates (``authmw/oauth2/templates``); an application can
+override any of them by giving a directory of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jinja2
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from oauthlib.oauth2 import AuthorizationEndpoint
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant
+
+from authmw.oauth2._http import FormError, HttpRequest, HttpResponse, parse_form
+from authmw.oauth2._validator import CallContext, Validator, call_context
+from authmw.store import Client, User
+
+if TYPE_CHECKING:
+    from oauthlib.oauth2 import BearerToken
+
+    from authmw.authenticator import Authenticator
+    from authmw.throttle import LoginThrottle
+
+__all__ = ["AUTHORIZE_PATH", "Authorization", "S256OnlyCodeGrant"]
+
+log = logging.getLogger("authmw")
+
+AUTHORIZE_PATH = "/oauth/authorize"
+SESSION_COOKIE = "authmw_session"
+CSRF_COOKIE = "authmw_csrf"
+#: How long a login on the authorization page lasts.
+SESSION_MAX_AGE = 3600
+_COOKIE_PATH = "/oauth"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class S256OnlyCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
+    """oauthlib's authorization-code grant without the ``plain`` PKCE method."""
+
+    _code_challenge_methods = {  # noqa: RUF012 - oauthlib's own class attribute
+        "S256": AuthorizationCodeGrant._code_challenge_methods["S256"]
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    template: str
+    status: int
+    context: Mapping[str, Any]
+    csrf: str | None = None
+
+
+_LOGIN_PAGE = _Page("login.html", 200, {"error": None})
+
+
+class Authorization:
+    """The authorization endpoint: validation by oauthlib, pages and session by authmw."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        validator: Validator,
+        bearer: BearerToken,
+        throttle: LoginThrottle,
+        *,
+        platform_name: str,
+        scope_descriptions: Mapping[str, str],
+        templates: str | Path | None,
+        address_of: Callable[[HttpRequest], str | None],
+    ) -> None:
+        self._auth = authenticator
+        self._address_of = address_of
+        self._validator = validator
+        self._throttle = throttle
+        self.platform_name = platform_name
+        self.scope_descriptions = dict(scope_descriptions)
+        grant = S256OnlyCodeGrant(validator)
+        self._endpoint = AuthorizationEndpoint("code", bearer, {"code": grant})
+        self.grant = grant
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_TEMPLATES)]
+        if templates is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(templates))
+        self._jinja = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+
+    # -- keys --------------------------------------------------------------------------
+
+    @property
+    def _key(self) -> str:
+        return self._auth.settings.secret_keys[0]
+
+    def _session_signer(self) -> TimestampSigner:
+        # Newest key first to sign; older keys still verify, as with tokens.
+        return TimestampSigner(
+            list(reversed(self._auth.settings.secret_keys)),
+            salt="authmw.authorize-session",
+            digest_method=hashlib.sha256,
+        )
+
+    def _csrf_for(self, nonce: str) -> str:
+        key = hashlib.sha256(b"authmw.csrf:" + self._key.encode()).digest()
+        return hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+
+    # -- the request -------------------------------------------------------------------
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer ``GET`` (show a page) or ``POST`` (a login or a consent decision)."""
+        if request.method not in ("GET", "POST"):
+            return self._error_page(405, "This page takes GET and POST only.")
+        uri = f"{AUTHORIZE_PATH}?{request.query}" if request.query else AUTHORIZE_PATH
+        repeated = _repeated(request.query)
+        if repeated is not None:
+            return self._error_page(400, f"The {repeated} parameter is repeated.")
+        token = call_context.set(CallContext(None, None, None))
+        try:
+            try:
+                scopes, info = self._endpoint.validate_authorization_request(uri, "GET", None, {})
+            except oauth_errors.FatalClientError as exc:
+                # Never redirect before the client and its redirect URI are known good.
+                return self._error_page(400, _describe(exc))
+            except oauth_errors.OAuth2Error as exc:
+                return _redirect(exc.in_uri(exc.redirect_uri))
+            method = (dict(parse_qsl(request.query)).get("code_challenge_method") or "").strip()
+            if method != "S256":
+                error = oauth_errors.InvalidRequestError(
+                    description="PKCE is required: code_challenge_method must be S256.",
+                    state=info.get("state"),
+                )
+                return _redirect(error.in_uri(info["redirect_uri"]))
+            return self._continue(request, uri, frozenset(scopes), info)
+        finally:
+            call_context.reset(token)
+
+    def _continue(
+        self, request: HttpRequest, uri: str, asked: frozenset[str], info: Mapping[str, Any]
+    ) -> HttpResponse:
+        """Walk the user through login and consent, one page per request."""
+        client: Client = info["request"].client.record
+        cookies = _cookies(request)
+        form: dict[str, str] = {}
+        if request.method == "POST":
+            try:
+                form = parse_form(request)
+            except FormError as exc:
+                return self._error_page(400, str(exc))
+            if not self._csrf_ok(cookies.get(CSRF_COOKIE), form.get("csrf_token")):
+                return self._error_page(
+                    403, "The form expired or did not come from this page. Go back and try again."
+                )
+        user = self._session_user(cookies.get(SESSION_COOKIE))
+        set_cookies: list[str] = []
+        if user is None:
+            outcome = self._login(request, form) if form.get("action") == "login" else _LOGIN_PAGE
+            if not isinstance(outcome, User):
+                return self._render(request, client, uri, outcome, cookies)
+            user = outcome
+            set_cookies.append(self._session_cookie(request, user))
+        granted = asked & self._auth.policy.scopes_for(user.roles)
+        if form.get("action") == "consent":
+            return self._decide(
+                form.get("decision"),
+                uri=uri,
+                client=client,
+                user=user,
+                granted=granted,
+                info=info,
+                set_cookies=set_cookies,
+            )
+        consent = self._auth.store.get_consent(user.username, client.id)
+        if consent is not None and granted <= consent.scopes:
+            return self._issue_code(uri, user, granted, set_cookies)
+        page = self._consent_page(user, granted, asked - granted)
+        return self._render(request, client, uri, page, cookies, set_cookies=set_cookies)
+
+    def _decide(
+        self,
+        decision: str | None,
+        *,
+        uri: str,
+        client: Client,
+        user: User,
+        granted: frozenset[str],
+        info: Mapping[str, Any],
+        set_cookies: list[str],
+    ) -> HttpResponse:
+        """Act on the consent form: remember an allow and issue a code, or redirect a deny."""
+        if decision == "deny":
+            self._auth.audit.emit("consent.denied", user=user.username, client_id=client.id)
+            error = oauth_errors.AccessDeniedError(
+                description="The user denied the request.", state=info.get("state")
+            )
+            return _redirect(error.in_uri(info["redirect_uri"]), set_cookies)
+        if decision != "allow":
+            return self._error_page(400, "Choose allow or deny.")
+        self._auth.store.save_consent(user.username, client.id, granted, datetime.now(UTC))
+        self._auth.audit.emit(
+            "consent.granted",
+            user=user.username,
+            client_id=client.id,
+            scope=" ".join(sorted(granted)),
+        )
+        return self._issue_code(uri, user, granted, set_cookies)
+
+    def _issue_code(
+        self, uri: str, user: User, scopes: frozenset[str], set_cookies: list[str]
+    ) -> HttpResponse:
+        headers, _, status = self._endpoint.create_authorization_response(
+            uri, "GET", None, {}, scopes=sorted(scopes), credentials={"user": user}
+        )
+        return HttpResponse(
+            status,
+            (
+                ("Location", headers["Location"]),
+                ("Cache-Control", "no-store"),
+                *(("Set-Cookie", c) for c in set_cookies),
+            ),
+        )
+
+    # -- login -------------------------------------------------------------------------
+
+    def _login(self, request: HttpRequest, form: Mapping[str, str]) -> User | _Page:
+        username, password = form.get("username", ""), form.get("password", "")
+        address = self._address_of(request)
+        if not username or not password:
+            return _Page("login.html", 400, {"error": "Enter your username and password."})
+        wait = self._throttle.retry_after(username, address)
+        if wait is not None:
+            self._auth.audit.emit("login.throttled", address=address)
+            minutes = max(1, round(wait / 60))
+            return _Page(
+                "login.html",
+                429,
+                {"error": f"Too many failed attempts. Try again in about {minutes} min."},
+            )
+        user = self._validator.check_password(username, password)
+        if user is None:
+            self._throttle.failed(username, address)
+            self._auth.audit.emit("login.failed", address=address)
+            return _Page("login.html", 400, {"error": "Invalid username or password."})
+        self._throttle.succeeded(username, address)
+        self._auth.audit.emit("login.succeeded", user=user.username, address=address)
+        return user
+
+    def _session_cookie(self, request: HttpRequest, user: User) -> str:
+        value = self._session_signer().sign(f"{user.username}:{user.credential_epoch}").decode()
+        return _cookie(SESSION_COOKIE, value, request, max_age=SESSION_MAX_AGE)
+
+    def _session_user(self, value: str | None) -> User | None:
+        if not value or not self._auth.settings.secret_keys:
+            return None
+        try:
+            raw = self._session_signer().unsign(value, max_age=SESSION_MAX_AGE).decode()
+        except (BadSignature, SignatureExpired, UnicodeError):
+            return None
+        username, _, epoch = raw.rpartition(":")
+        user = self._auth.store.get_user(username)
+        # A password change, a role change or disabling the user ends the session.
+        if user is None or user.disabled or str(user.credential_epoch) != epoch:
+            return None
+        return user
+
+    def _csrf_ok(self, nonce: str | None, submitted: str | None) -> bool:
+        if not nonce or not submitted:
+            return False
+        return hmac.compare_digest(self._csrf_for(nonce), submitted)
+
+    # -- pages -------------------------------------------------------------------------
+
+    def _consent_page(self, user: User, granted: frozenset[str], withheld: frozenset[str]) -> _Page:
+        def described(scopes: Iterable[str]) -> list[dict[str, str]]:
+            return [
+                {"name": s, "description": self.scope_descriptions.get(s, s)}
+                for s in sorted(scopes)
+            ]
+
+        return _Page(
+            "consent.html",
+            200,
+            {
+                "user": user.username,
+                "scopes": described(granted),
+                "withheld": described(withheld),
+            },
+        )
+
+    def _render(
+        self,
+        request: HttpRequest,
+        client: Client,
+        uri: str,
+        page: _Page,
+        cookies: Mapping[str, str],
+        *,
+        set_cookies: Iterable[str] = (),
+    ) -> HttpResponse:
+        nonce = cookies.get(CSRF_COOKIE)
+        extra = list(set_cookies)
+        if not nonce:
+            nonce = secrets.token_urlsafe(24)
+            extra.append(_cookie(CSRF_COOKIE, nonce, request, max_age=SESSION_MAX_AGE))
+        redirect_origin = _origin(dict(parse_qsl(uri.partition("?")[2])).get("redirect_uri"))
+        return self._html(
+            page.template,
+            page.status,
+            {
+                **page.context,
+                "app": client.name,
+                "first_party": client.first_party,
+                "action": uri,
+                "csrf_token": self._csrf_for(nonce),
+            },
+            extra,
+            form_targets=(redirect_origin,) if redirect_origin else (),
+        )
+
+    def _error_page(self, status: int, message: str) -> HttpResponse:
+        return self._html("error.html", status, {"message": message}, [], form_targets=())
+
+    def _html(
+        self,
+        template: str,
+        status: int,
+        context: Mapping[str, Any],
+        set_cookies: Iterable[str],
+        *,
+        form_targets: Iterable[str],
+    ) -> HttpResponse:
+        style_nonce = secrets.token_urlsafe(16)
+        body = self._jinja.get_template(template).render(
+            platform=self.platform_name, style_nonce=style_nonce, **context
+        )
+        # After a form POST the browser follows our redirect to the app: Chrome
+        # checks that redirect against form-action, so the app's origin is listed.
+        form_action = " ".join(["'self'", *form_targets])
+        csp = (
+            f"default-src 'none'; style-src 'nonce-{style_nonce}'; img-src 'self' data:; "
+            f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+        )
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+            ("Pragma", "no-cache"),
+            ("X-Frame-Options", "DENY"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy", csp),
+            *(("Set-Cookie", c) for c in set_cookies),
+        ]
+        return HttpResponse(status, tuple(headers), body.encode())
+
+
+_FATAL_MESSAGES: tuple[tuple[type[oauth_errors.OAuth2Error], str], ...] = (
+    (oauth_errors.MissingClientIdError, "The request does not say which application is asking."),
+    (oauth_errors.InvalidClientIdError, "This application is not registered, or is disabled."),
+    (oauth_errors.MissingRedirectURIError, "The application must say where to send you back."),
+    (oauth_errors.InvalidRedirectURIError, "The redirect URI is not a valid absolute URI."),
+    (
+        oauth_errors.MismatchingRedirectURIError,
+        "The redirect URI is not one this application registered.",
+    ),
+)
+
+
+def _describe(error: oauth_errors.OAuth2Error) -> str:
+    # oauthlib gives all of these the code invalid_request; the class says which.
+    for kind, message in _FATAL_MESSAGES:
+        if isinstance(error, kind):
+            return message
+    return "The authorization request is malformed."
+
+
+def _repeated(query: str) -> str | None:
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name in seen:
+            return name if name.isascii() and name.isprintable() and len(name) < 40 else "a"
+        seen.add(name)
+    return None
+
+
+def _redirect(location: str, set_cookies: Iterable[str] = ()) -> HttpResponse:
+    return HttpResponse(
+        302,
+        (
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+            *(("Set-Cookie", c) for c in set_cookies),
+        ),
+    )
+
+
+def _origin(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cookies(request: HttpRequest) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for header in (v for k, v in request.headers if k == "cookie"):
+        try:
+            jar.load(header)
+        except Exception:  # noqa: S112 - a malformed cookie header is no session
+            continue
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def _cookie(name: str, value: str, request: HttpRequest, *, max_age: int) -> str:
+    parts = [f"{name}={value}", f"Path={_COOKIE_PATH}", f"Max-Age={max_age}"]
+    parts += ["HttpOnly", "SameSite=Lax"]
+    try:
+        host = urlsplit(f"//{request.header('host') or ''}").hostname or ""
+    except ValueError:
+        host = ""
+    # Browsers treat loopback as a secure context; everywhere else the cookie
+    # must never travel over plain http.
+    if host not in _LOOPBACK_HOSTS:
+        parts.append("Secure")
+    return "; ".join(parts)
