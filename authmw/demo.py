@@ -1,9 +1,11 @@
 """``authmw demo``: an example app served on a seeded database.
 
 On first run the demo creates three users (:data:`USERS`) with random passwords,
-three API keys (:data:`KEYS`) and two OAuth2 clients (:data:`CLIENTS`): a
-first-party app that may log users in with the password grant, and a machine
-client of team blue for the client-credentials grant. A key is shown once by design, so the demo
+three API keys (:data:`KEYS`) and four OAuth2 clients (:data:`CLIENTS`): a
+first-party app that may log users in with the password grant, a machine
+client of team blue for the client-credentials grant, a third-party app for the
+authorization-code grant with PKCE, and a public app for the API docs. A key is
+shown once by design, so the demo
 keeps what it created in a file beside the database (``authmw.db.demo.json``,
 readable by its owner only; ``authmw-demo.json`` in the working directory for a
 database that is not a local file) and prints a banner with ready-to-run
@@ -18,6 +20,8 @@ has users but no demo credentials file is refused: it is somebody's real one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
@@ -36,8 +41,10 @@ from authmw.config import sqlite_file
 from authmw.store import Conflict
 
 __all__ = [
+    "BANNER_REDIRECT_URI",
     "CLIENTS",
     "KEYS",
+    "SCOPE_DESCRIPTIONS",
     "SERVERS",
     "USERS",
     "AppFactory",
@@ -50,6 +57,7 @@ __all__ = [
     "base_url",
     "credentials_path",
     "load_app",
+    "pkce_pair",
     "prepare",
     "serve",
 ]
@@ -103,6 +111,16 @@ KEYS = (
 )
 
 
+#: What each demo scope lets an app do, as the consent page says it. The three
+#: example apps pass this one mapping to ``AuthEndpoints``, so their pages agree.
+SCOPE_DESCRIPTIONS = {
+    "appointments:read": "See your appointments",
+    "appointments:write": "Book, move and cancel your appointments",
+    "reports:read": "Read the reports you can see",
+    "admin": "Change the application settings",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DemoClient:
     """An OAuth2 client the demo registers; ``label`` is how the banner refers to it."""
@@ -110,14 +128,26 @@ class DemoClient:
     label: str
     name: str
     summary: str
-    #: ``"app"``: a first-party app (password grant); ``"client"``: machine-to-machine.
+    #: ``"app"``: acts for users (authorization code); ``"client"``: machine-to-machine.
     kind: str
     team: str | None = None
     scopes: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    #: An app the deployment ships itself: it may also use the password grant.
+    first_party: bool = False
+    #: An app with no secret (a browser or native app): PKCE only.
+    public: bool = False
 
 
 CLIENTS = (
-    DemoClient("web", "demo web app", "first-party app: users log in (password grant)", "app"),
+    DemoClient(
+        "web",
+        "demo web app",
+        "first-party app: users log in (password grant)",
+        "app",
+        redirect_uris=("http://127.0.0.1:8000/callback",),
+        first_party=True,
+    ),
     DemoClient(
         "reporting",
         "demo reporting job",
@@ -125,6 +155,25 @@ CLIENTS = (
         "client",
         team="blue",
         scopes=("reports:read", "appointments:read"),
+    ),
+    # A loopback redirect URI registered without a port matches any port (RFC 8252
+    # section 7.3), so a test or a script can listen wherever it likes.
+    DemoClient(
+        "partner",
+        "Partner Scheduling",
+        "third-party app: authorization code + PKCE, users consent",
+        "app",
+        scopes=("appointments:read", "reports:read"),
+        redirect_uris=("http://127.0.0.1/callback",),
+    ),
+    DemoClient(
+        "docs",
+        "demo API docs",
+        "public app for the interactive API docs: PKCE only",
+        "app",
+        scopes=("appointments:read", "appointments:write", "reports:read", "admin"),
+        redirect_uris=("http://127.0.0.1/docs/oauth2-redirect",),
+        public=True,
     ),
 )
 
@@ -227,8 +276,10 @@ def prepare(auth: Authenticator, url: str) -> Demo:
         if client.kind == "app":
             registered = auth.clients.create_app(
                 client.name,
-                redirect_uris=["http://127.0.0.1:8000/callback"],
-                first_party=True,
+                redirect_uris=client.redirect_uris,
+                scopes=client.scopes,
+                public=client.public,
+                first_party=client.first_party,
             )
         else:
             registered = auth.clients.create_client(
@@ -332,16 +383,18 @@ def _token_lines(auth: Authenticator, demo: Demo, base: str, where: str) -> list
     for spec in CLIENTS:
         entry = demo.clients.get(spec.label)
         record = auth.store.get_client(entry["client_id"]) if entry is not None else None
-        if entry is None or record is None or not entry.get("client_secret"):
+        if entry is None or record is None or not (spec.public or entry.get("client_secret")):
             lines.append(f"  {spec.label:<9}  (not available: its secret was not kept)")
         elif record.disabled:
             lines.append(f"  {spec.label:<9}  (disabled)")
         else:
             usable[spec.label] = entry
-            lines.append(
-                f"  {spec.label:<9}  id {entry['client_id']}  secret {entry['client_secret']}"
-                f"  {spec.summary}"
-            )
+            secret = "no secret" if spec.public else f"secret {entry['client_secret']}"
+            lines.append(f"  {spec.label:<9}  id {entry['client_id']}  {secret}  {spec.summary}")
+            if spec.kind == "app" and not spec.first_party:
+                uris = ", ".join(record.redirect_uris)
+                scopes = " ".join(sorted(record.scopes)) or "none"
+                lines.append(f"  {'':<9}  redirect URIs: {uris}; scopes: {scopes}")
     token = f"{base}/oauth/token"
     tries = []
     web, reporting = usable.get("web"), usable.get("reporting")
@@ -362,7 +415,53 @@ def _token_lines(auth: Authenticator, demo: Demo, base: str, where: str) -> list
     if tries:
         lines += ["", "Get a token, then send it as 'Authorization: Bearer <access_token>':"]
         lines += tries
+    partner = usable.get("partner")
+    if partner is not None:
+        lines += _authorization_code_lines(partner, base, token)
     return lines
+
+
+#: Where the banner's authorization-code example sends the browser back: the
+#: partner app registered ``http://127.0.0.1/callback``, so any port matches.
+#: Nothing listens there; the browser shows an error page with the code in its
+#: address bar, which is all a person trying the flow by hand needs.
+BANNER_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """Return a fresh PKCE ``(code_verifier, code_challenge)`` for S256 (RFC 7636 section 4)."""
+    verifier = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _authorization_code_lines(partner: dict[str, str], base: str, token: str) -> list[str]:
+    """Return the banner lines that walk through the authorization-code grant with PKCE.
+
+    A new verifier at every start: it is no secret worth keeping, and a code is
+    bound to the challenge of the request that asked for it.
+    """
+    verifier, challenge = pkce_pair()
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": partner["client_id"],
+            "redirect_uri": BANNER_REDIRECT_URI,
+            "scope": "appointments:read reports:read",
+            "state": "demo",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return [
+        "",
+        "Authorization code with PKCE (the partner app): open this in a browser, sign in"
+        f" as manager, allow; then take 'code' from the address bar (code_verifier {verifier}):",
+        f"  {base}/oauth/authorize?{query}",
+        f"  curl -i -u {partner['client_id']}:{partner['client_secret']}"
+        f" -d grant_type=authorization_code -d code=CODE -d redirect_uri={BANNER_REDIRECT_URI}"
+        f" -d code_verifier={verifier} {token}  # 200: delegated tokens for manager",
+    ]
 
 
 #: The server each demo runs on: uvicorn for the ASGI app, waitress for the WSGI ones.

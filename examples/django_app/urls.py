@@ -1,10 +1,12 @@
-"""The demo API's routes, as in ``examples/fastapi_app``."""
+"""The demo API's routes, as in ``examples/fastapi_app``.
+
+The OAuth2 endpoints are not routes here: ``app.DemoHandler`` serves them in
+front of Django, with the demo's platform name and scope descriptions.
+"""
 
 from __future__ import annotations
 
 from django.urls import path
-
-from authmw_django.endpoints import oauth_endpoints
 
 from . import views
 
@@ -17,7 +19,6 @@ urlpatterns = [
     path("appointments", views.appointments),
     path("teams/<str:team>/usage", views.team_usage),
     path("account/password", views.change_password),
-    *oauth_endpoints(),
 ]
 
 handler404 = views.not_found

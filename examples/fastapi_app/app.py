@@ -4,8 +4,9 @@ Every route of the demo is protected by one of authmw's FastAPI dependencies, so
 ``/docs`` shows an Authorize button for both ways of sending a credential.
 
 ``authmw demo`` serves it on a seeded database, with authmw's OAuth2 endpoints
-(``POST /oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``) in front. To
-serve it on your own::
+(``POST /oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``, the login and
+consent pages at ``/oauth/authorize``, ``/oauth/consents`` and the server
+metadata) in front. To serve it on your own::
 
     authmw init
     uvicorn authmw_examples.fastapi_app.app:create_app --factory
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from authmw import Authenticator, Principal
+from authmw.demo import SCOPE_DESCRIPTIONS
 from authmw.oauth2 import AuthEndpoints
 from authmw_starlette import AuthMiddleware
 from authmw_starlette.fastapi import (
@@ -124,8 +126,11 @@ def create_app(authenticator: Authenticator | None = None) -> FastAPI:
     app = FastAPI(title="authmw demo API", lifespan=lifespan)
     app.state.authenticator = auth
     app.add_middleware(AuthMiddleware, authenticator=auth)
-    # The OAuth2 endpoints (/oauth/token, /oauth/revoke, /oauth/introspect) wrap the
-    # app from outside, so the token endpoint never needs a credential to be reached.
-    app.add_middleware(AuthEndpoints(auth).asgi)
+    # The OAuth2 endpoints (/oauth/token, /oauth/authorize, ...) wrap the app from
+    # outside, so the token endpoint never needs a credential to be reached.
+    endpoints = AuthEndpoints(
+        auth, platform_name="authmw demo", scope_descriptions=SCOPE_DESCRIPTIONS
+    )
+    app.add_middleware(endpoints.asgi)
     app.include_router(router)
     return app

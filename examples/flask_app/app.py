@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, g, request
 
 from authmw import Authenticator, InvalidRequest, Principal, current
+from authmw.demo import SCOPE_DESCRIPTIONS
 from authmw.oauth2 import AuthEndpoints
 from authmw_flask import AuthMW, requires_auth, requires_role, requires_scope, requires_team
 
@@ -101,6 +102,10 @@ def create_app(authenticator: Authenticator | None = None) -> Flask:
     AuthMW(app, authenticator=authenticator)
     app.register_blueprint(api)
     # The OAuth2 endpoints wrap the whole WSGI app, outside authmw's middleware.
-    endpoints = AuthEndpoints(app.extensions["authmw"].authenticator)
+    endpoints = AuthEndpoints(
+        app.extensions["authmw"].authenticator,
+        platform_name="authmw demo",
+        scope_descriptions=SCOPE_DESCRIPTIONS,
+    )
     app.wsgi_app = endpoints.wsgi(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app
