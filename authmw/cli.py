@@ -1,4 +1,4 @@
-"""The ``authmw`` command: set up a database, manage users, API keys, OAuth2 clients and apps.
+"""The ``authmw`` command: a database, users, API keys, OAuth2 clients, apps and consents.
 
 Every command that creates or changes something accepts ``--json`` and then
 prints exactly one JSON object; list commands print an aligned table, or a JSON
@@ -29,12 +29,13 @@ from authmw import config
 from authmw import demo as demo_module
 from authmw.authenticator import Authenticator
 from authmw.clients import check_redirect_uri
-from authmw.store import ApiKey, Client, Conflict, NotFound, User
+from authmw.store import ApiKey, Client, Conflict, Consent, NotFound, User
 
 __all__ = [
     "CommandGroup",
     "CommandState",
     "client_json",
+    "consent_json",
     "key_json",
     "main",
     "parse_duration",
@@ -151,6 +152,18 @@ def client_json(client: Client, now: datetime, *, secret: str | None = None) -> 
         out["previous_secret_expires_at"] = _iso(_grace_end(client, now))
     out["created_at"] = _iso(client.created_at)
     return out
+
+
+def consent_json(consent: Consent, app: Client | None) -> dict[str, Any]:
+    """Return the JSON form of a consent: who allowed which app what, and when."""
+    return {
+        "user": consent.subject,
+        "client_id": consent.client_id,
+        "app": None if app is None else app.name,
+        "scopes": sorted(consent.scopes),
+        "granted_at": _iso(consent.created_at),
+        "updated_at": _iso(consent.updated_at),
+    }
 
 
 def _grace_end(client: Client, now: datetime) -> datetime | None:
@@ -911,6 +924,71 @@ def apps_rotate_secret(
 ) -> None:
     """Give app ID a new secret; prints it once. Public apps have none."""
     _rotate_secret(state, client_id, "app", grace=grace, as_json=as_json)
+
+
+# -- consents ---------------------------------------------------------------------------------
+
+
+@main.group()
+def consents() -> None:
+    """List and withdraw what users allowed apps (authorization code grant)."""
+
+
+@consents.command("list")
+@click.option("--user", metavar="NAME", help="Only NAME's consents.")
+@click.option("--client", "client_id", metavar="ID", help="Only consents to app ID.")
+@json_option
+@click.pass_obj
+def consents_list(
+    state: CommandState, *, user: str | None, client_id: str | None, as_json: bool
+) -> None:
+    """List consents, by user, then app."""
+    auth = state.authenticator()
+    found = auth.store.list_consents(subject=user, client_id=client_id)
+    apps = {c.id: c for c in auth.clients.list(kind="app")}
+    if as_json:
+        _print_json([consent_json(c, apps.get(c.client_id)) for c in found])
+        return
+    if not found:
+        click.echo("No consents.")
+        return
+    rows = (
+        (
+            c.subject,
+            c.client_id,
+            apps[c.client_id].name if c.client_id in apps else "-",
+            ",".join(sorted(c.scopes)) or "-",
+            _when(c.created_at),
+            _when(c.updated_at),
+        )
+        for c in found
+    )
+    click.echo(_table(("USER", "APP ID", "APP", "SCOPES", "GRANTED", "UPDATED"), rows))
+
+
+@consents.command("revoke")
+@click.argument("user", metavar="USER")
+@client_id_argument
+@json_option
+@click.pass_obj
+def consents_revoke(state: CommandState, *, user: str, client_id: str, as_json: bool) -> None:
+    """Withdraw USER's consent to app ID: the app's tokens for USER stop working."""
+    auth = state.authenticator()
+    auth.users.get(user)  # an unknown user or app is reported as such, not as "no consent"
+    app = _of_kind(auth, client_id, "app")
+    consent = auth.store.get_consent(user, client_id)
+    if consent is None:
+        # Checked first, so a refused command changes nothing.
+        raise click.ClickException(f"{user} has not given app {client_id} consent")
+    auth.tokens.revoke_consent(user, client_id)
+    if as_json:
+        _print_json(consent_json(consent, app) | {"revoked": True})
+    else:
+        click.echo(
+            f"Withdrew the consent of {user} to app {app.id} {app.name!r}; running servers refuse "
+            f"the app's tokens for {user} within their cache lifetime "
+            f"({auth.settings.cache_ttl:g} s by default)"
+        )
 
 
 # -- demo -------------------------------------------------------------------------------
