@@ -13,17 +13,26 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 __all__ = [
     "DemoServer",
+    "HtmlForm",
     "authmw_command",
+    "check_authorization_code_with_real_clients",
     "check_cli_revocation_reaches",
     "check_token_flows_with_real_clients",
     "check_wsgi_demo_contract",
     "cli_json",
     "free_port",
+    "log_in_and_consent",
+    "parse_form",
     "run_cli",
 ]
 
@@ -310,3 +319,269 @@ def check_token_flows_with_real_clients(server: DemoServer) -> None:
             del os.environ["OAUTHLIB_INSECURE_TRANSPORT"]
         else:
             os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+# -- the authorization-code grant, driven over plain HTTP ------------------------------------
+
+
+@dataclass
+class HtmlForm:
+    """The first ``<form>`` of a page: where it posts, its hidden fields, all its field names."""
+
+    action: str = ""
+    hidden: dict[str, str] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    buttons: dict[str, set[str]] = field(default_factory=dict)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.form: HtmlForm | None = None
+        self._done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form" and self.form is None:
+            self.form = HtmlForm(action=attributes.get("action", ""))
+        elif self.form is not None and not self._done and "name" in attributes:
+            name = attributes["name"]
+            self.form.names.add(name)
+            if tag == "input" and attributes.get("type") == "hidden":
+                self.form.hidden[name] = attributes.get("value", "")
+            elif tag == "button":
+                self.form.buttons.setdefault(name, set()).add(attributes.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._done = True
+
+
+def parse_form(html: str) -> HtmlForm:
+    """Return the first form of ``html`` (attribute values unescaped, as a browser reads them)."""
+    parser = _FormParser()
+    parser.feed(html)
+    parser.close()
+    assert parser.form is not None, f"no form on the page:\n{html}"
+    return parser.form
+
+
+def _check_page_headers(response: httpx.Response) -> None:
+    """The login and consent pages: HTML, never cached, never framed, a strict CSP."""
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-frame-options"] == "DENY"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "access-control-allow-origin" not in response.headers
+
+
+def log_in_and_consent(
+    authorization_url: str,
+    *,
+    username: str,
+    password: str,
+    app: str,
+    scope_texts: Iterable[str] = (),
+    decision: str = "allow",
+    consent_expected: bool = True,
+) -> str:
+    """Walk the login and consent pages as a browser would; return the redirect ``Location``.
+
+    A plain HTTP client that keeps cookies: it reads each form's action and CSRF
+    token from the HTML, signs in as ``username``, and (if a consent page comes)
+    checks it names ``app`` and every text of ``scope_texts``, then submits
+    ``decision``. The redirect to the app is returned, never followed.
+    """
+    with httpx.Client(timeout=10.0, follow_redirects=False) as browser:
+        page = browser.get(authorization_url)
+        assert page.status_code == 200, page.text
+        _check_page_headers(page)
+        assert app in page.text
+        login = parse_form(page.text)
+        assert {"username", "password", "csrf_token"} <= login.names
+        for cookie in page.headers.get_list("set-cookie"):
+            assert "HttpOnly" in cookie
+            assert "SameSite=Lax" in cookie
+        answer = browser.post(
+            urljoin(authorization_url, login.action),
+            data={**login.hidden, "username": username, "password": password},
+        )
+        if consent_expected:
+            assert answer.status_code == 200, answer.text
+            _check_page_headers(answer)
+            assert app in answer.text
+            for text in scope_texts:
+                assert text in answer.text
+            consent = parse_form(answer.text)
+            assert consent.buttons.get("decision") == {"allow", "deny"}
+            answer = browser.post(
+                urljoin(authorization_url, consent.action),
+                data={**consent.hidden, "decision": decision},
+            )
+        assert answer.status_code == 302, answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        location: str = answer.headers["location"]
+        return location
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+@contextmanager
+def _insecure_transport() -> Iterator[None]:
+    """Let oauthlib use plain http: the demo listens on loopback only."""
+    previous = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["OAUTHLIB_INSECURE_TRANSPORT"]
+        else:
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+def _check_delegated(session: Any, base: str, client_id: str) -> None:
+    """A delegated token of manager through the partner app: its scopes, manager's roles."""
+    me = session.get(f"{base}/me")
+    assert me.status_code == 200, me.text
+    principal = me.json()
+    assert principal["kind"] == "delegated"
+    assert principal["subject"] == "manager"
+    assert principal["client_id"] == client_id
+    assert principal["scopes"] == ["appointments:read", "reports:read"]
+    assert session.get(f"{base}/appointments").status_code == 200
+    assert session.get(f"{base}/reports").status_code == 200  # manager's role
+    assert session.post(f"{base}/admin/settings").status_code == 403
+
+
+def _wait_refused(url: str, access_token: str) -> int:
+    """Call ``url`` with the token until it is refused or the deadline passes; the last status."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    deadline = time.monotonic() + REVOCATION_DEADLINE
+    status = httpx.get(url, headers=headers, timeout=10.0).status_code
+    while status == 200 and time.monotonic() < deadline:
+        time.sleep(0.25)
+        status = httpx.get(url, headers=headers, timeout=10.0).status_code
+    return status
+
+
+def check_authorization_code_with_real_clients(server: DemoServer) -> None:
+    """Run the authorization-code grant with PKCE through Authlib and requests-oauthlib.
+
+    Each library builds the authorization URL (S256 challenge), the login and
+    consent pages are driven over plain HTTP, the redirect is handed back to the
+    library's ``fetch_token``, and the delegated token is used and refreshed.
+    Between the two, ``authmw consents revoke`` (another process) withdraws the
+    consent: the app's refresh token stops at once, its access token within the
+    staleness bound, and the next login asks for consent again.
+    """
+    from authlib.common.security import generate_token  # noqa: PLC0415
+    from authlib.integrations.requests_client import OAuth2Session as AuthlibSession  # noqa: PLC0415
+    from requests_oauthlib import OAuth2Session  # noqa: PLC0415
+
+    from authmw.demo import SCOPE_DESCRIPTIONS  # noqa: PLC0415
+
+    data = server.credentials()
+    partner, web = data["clients"]["partner"], data["clients"]["web"]
+    client_id, secret = partner["client_id"], partner["client_secret"]
+    password = data["users"]["manager"]
+    base = server.base_url
+    authorize_url, token_url = f"{base}/oauth/authorize", f"{base}/oauth/token"
+    # Registered as http://127.0.0.1/callback: any port matches (RFC 8252 section 7.3).
+    # Nothing listens there: the redirect is captured, never followed.
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    scopes = ["appointments:read", "reports:read"]
+    texts = [SCOPE_DESCRIPTIONS[s] for s in scopes]
+
+    # Authlib: S256 challenge from a verifier of our own, confidential client (HTTP Basic).
+    with AuthlibSession(
+        client_id,
+        secret,
+        scope=" ".join(scopes),
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    ) as authlib_client:
+        verifier = generate_token(48)
+        url, state = authlib_client.create_authorization_url(authorize_url, code_verifier=verifier)
+        sent = _query(url)
+        assert sent["code_challenge_method"] == "S256"
+        assert sent["code_challenge"] != verifier
+        location = log_in_and_consent(
+            url, username="manager", password=password, app="Partner Scheduling", scope_texts=texts
+        )
+        assert location.startswith(redirect_uri + "?"), location
+        returned = _query(location)
+        assert returned["state"] == state
+        token = authlib_client.fetch_token(
+            token_url, authorization_response=location, code_verifier=verifier
+        )
+        assert token["token_type"] == "Bearer"
+        assert sorted(token["scope"].split()) == scopes
+        _check_delegated(authlib_client, base, client_id)
+        refreshed = authlib_client.refresh_token(token_url)
+        assert refreshed["refresh_token"] != token["refresh_token"]
+        _check_delegated(authlib_client, base, client_id)
+        # A code is good once.
+        replay = httpx.post(
+            token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": returned["code"],
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            },
+            auth=(client_id, secret),
+        )
+        assert replay.status_code == 400
+        assert replay.json()["error"] == "invalid_grant"
+        delegated = refreshed
+
+    # The consent is remembered: manager's own token lists it.
+    user_token = httpx.post(
+        token_url,
+        data={"grant_type": "password", "username": "manager", "password": password},
+        auth=(web["client_id"], web["client_secret"]),
+    ).json()["access_token"]
+    consents = httpx.get(
+        f"{base}/oauth/consents", headers={"Authorization": f"Bearer {user_token}"}
+    ).json()["consents"]
+    [consent] = [c for c in consents if c["client_id"] == client_id]
+    assert consent["app"] == "Partner Scheduling"
+    assert consent["scopes"] == scopes
+
+    # The CLI withdraws it: the app's tokens for manager end.
+    listed = cli_json(server.url, "consents", "list", "--user", "manager")
+    assert [c["client_id"] for c in listed] == [client_id]
+    revoked = run_cli(server.url, "consents", "revoke", "manager", client_id)
+    assert revoked.returncode == 0, revoked.stderr
+    stale = httpx.post(
+        token_url,
+        data={"grant_type": "refresh_token", "refresh_token": delegated["refresh_token"]},
+        auth=(client_id, secret),
+    )
+    assert stale.status_code == 400
+    assert stale.json()["error"] == "invalid_grant"
+    assert _wait_refused(f"{base}/me", delegated["access_token"]) == 401
+
+    # requests-oauthlib: its own PKCE verifier; consent is asked for again.
+    with (
+        _insecure_transport(),
+        OAuth2Session(client_id, redirect_uri=redirect_uri, scope=scopes, pkce="S256") as oauth,
+    ):
+        url, state = oauth.authorization_url(authorize_url)
+        assert _query(url)["code_challenge_method"] == "S256"
+        location = log_in_and_consent(
+            url, username="manager", password=password, app="Partner Scheduling", scope_texts=texts
+        )
+        assert _query(location)["state"] == state
+        token = oauth.fetch_token(token_url, authorization_response=location, client_secret=secret)
+        assert sorted(token["scope"]) == scopes
+        _check_delegated(oauth, base, client_id)
+        refreshed = oauth.refresh_token(token_url, auth=(client_id, secret))
+        assert refreshed["refresh_token"] != token["refresh_token"]
+        _check_delegated(oauth, base, client_id)

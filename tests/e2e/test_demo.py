@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ import pytest
 from authmw import Authenticator, PasswordHasher
 from authmw.demo import NotADemoDatabase, banner, base_url, credentials_path, prepare
 from authmw.store.sql import SQLStore
-from tests.e2e.support import DemoServer, cli_json, run_cli
+from tests.e2e.support import DemoServer, cli_json, log_in_and_consent, run_cli
 
 PRINCIPAL_FIELDS = {
     "kind",
@@ -138,6 +139,53 @@ def test_credentials_file_is_private(demo_server: DemoServer) -> None:
     creds = demo_server.credentials()
     assert set(creds["users"]) == {"admin", "manager", "employee"}
     assert set(creds["keys"]) == {"admin", "team", "restricted"}
+    assert set(creds["clients"]) == {"web", "reporting", "partner", "docs"}
+    assert creds["clients"]["docs"]["client_secret"] == ""  # a public app has none
+    assert creds["clients"]["partner"]["client_secret"].startswith("amcs_")
+
+
+def test_banner_walks_through_the_authorization_code_grant(demo_server: DemoServer) -> None:
+    # The banner's three lines: what to do (with the verifier), the URL, the exchange.
+    lines = demo_server.output().splitlines()
+    [at] = [n for n, line in enumerate(lines) if line.startswith("Authorization code with PKCE")]
+    found = re.search(r"\(code_verifier (\S+)\):$", lines[at])
+    assert found is not None, lines[at]
+    verifier = found.group(1)
+    url, exchange = lines[at + 1].strip(), lines[at + 2].strip()
+    partner = demo_server.credentials()["clients"]["partner"]
+    assert url.startswith(f"{demo_server.base_url}/oauth/authorize?")
+    assert f"client_id={partner['client_id']}" in url
+    assert "code_challenge_method=S256" in url
+    assert verifier not in url  # only its hash travels through the browser
+
+    location = log_in_and_consent(
+        url,
+        username="manager",
+        password=demo_server.credentials()["users"]["manager"],
+        app="Partner Scheduling",
+    )
+    returned = dict(parse_qsl(urlsplit(location).query))
+    assert returned["state"] == "demo"
+
+    # Run the curl line as written, with the code in place of CODE.
+    command, _, comment = exchange.partition("  # ")
+    assert comment.startswith("200: ")
+    words = command.split()
+    assert words[:2] == ["curl", "-i"]
+    user, password = words[words.index("-u") + 1].split(":", 1)
+    form = dict(words[n + 1].split("=", 1) for n, word in enumerate(words) if word == "-d")
+    assert form["code"] == "CODE"
+    form["code"] = returned["code"]
+    token = httpx.post(words[-1], data=form, auth=(user, password), timeout=10.0)
+    assert token.status_code == 200, token.text
+    me = httpx.get(
+        f"{demo_server.base_url}/me",
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        timeout=10.0,
+    )
+    assert me.json()["kind"] == "delegated"
+    assert me.json()["subject"] == "manager"
+    assert me.json()["client_id"] == partner["client_id"]
 
 
 def test_seeded_users_have_their_roles_and_teams(demo_server: DemoServer) -> None:
@@ -390,12 +438,47 @@ def test_prepare_seeds_once(seed_db: tuple[str, Authenticator]) -> None:
     for name, password in first.passwords.items():
         assert auth.passwords.verify(password, auth.users.get(name).password_hash)[0]
 
+    apps = {c.name: c for c in auth.clients.list(kind="app")}
+    partner, docs = apps["Partner Scheduling"], apps["demo API docs"]
+    assert partner.redirect_uris == ("http://127.0.0.1/callback",)
+    assert partner.scopes == {"appointments:read", "reports:read"}
+    assert not partner.public
+    assert not partner.first_party
+    assert docs.redirect_uris == ("http://127.0.0.1/docs/oauth2-redirect",)
+    assert docs.public
+    assert docs.secret_hash is None
+    assert first.clients["docs"] == {"client_id": docs.id, "client_secret": ""}
+    assert auth.clients.authenticate(partner.id, first.clients["partner"]["client_secret"])
+
     again = prepare(auth, url)
     assert again.keys == first.keys
     assert again.passwords == first.passwords
+    assert again.clients == first.clients
     assert first.path.read_text() == saved
     assert len(auth.users.list()) == 3
     assert len(auth.keys.list()) == 3
+    assert len(auth.clients.list()) == 4
+
+
+def test_prepare_adds_new_demo_apps_to_an_older_demo_database(
+    seed_db: tuple[str, Authenticator],
+) -> None:
+    # A credentials file from before the partner and docs apps existed: the next
+    # start registers them, and keeps every user, key and client it had.
+    url, auth = seed_db
+    first = prepare(auth, url)
+    assert first.path is not None
+    older = json.loads(first.path.read_text())
+    for label in ("partner", "docs"):
+        del older["clients"][label]
+    first.path.write_text(json.dumps(older))
+
+    again = prepare(auth, url)
+    assert {k: again.clients[k] for k in ("web", "reporting")} == older["clients"]
+    assert again.keys == first.keys
+    for label in ("partner", "docs"):
+        assert again.clients[label]["client_id"] != first.clients[label]["client_id"]
+    assert json.loads(first.path.read_text())["clients"] == again.clients
 
 
 def test_prepare_refuses_a_database_with_users_of_its_own(

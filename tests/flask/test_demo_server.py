@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.support import (
     DemoServer,
+    check_authorization_code_with_real_clients,
     check_cli_revocation_reaches,
     check_token_flows_with_real_clients,
     check_wsgi_demo_contract,
@@ -32,3 +33,9 @@ def test_a_revocation_from_the_cli_reaches_the_flask_server(server: DemoServer) 
 
 def test_real_oauth2_clients_get_and_use_tokens_from_the_flask_demo(server: DemoServer) -> None:
     check_token_flows_with_real_clients(server)
+
+
+def test_real_oauth2_clients_run_the_authorization_code_grant_on_the_flask_demo(
+    server: DemoServer,
+) -> None:
+    check_authorization_code_with_real_clients(server)
