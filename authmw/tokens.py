@@ -562,10 +562,13 @@ class Tokens:
         """Revoke a refresh family and every access token issued from it."""
         now = now or datetime.now(UTC)
         store = self._auth.store
-        store.revoke_refresh_family(family_id, now)
         # Access tokens of the family live at most access_token_ttl from now.
         expires = now + timedelta(seconds=self._auth.settings.access_token_ttl + 60)
+        # The revocation is written before the refresh tokens are marked: a code
+        # exchange racing a replay stores its refresh token, then looks for this
+        # row (Validator._revoke_if_replayed), so one of the two always sees the other.
         store.add_revocation(Revocation(family_id, "family", subject, expires, now))
+        store.revoke_refresh_family(family_id, now)
         self.revocations.add("family", family_id, expires)
         self._auth.invalidate(subject=subject)
 

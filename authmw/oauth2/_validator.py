@@ -307,6 +307,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
             issued = self._auth.tokens.issue_for_user(
                 request.user, record, scopes, kind="delegated", family_id=request.authmw_family
             )
+            self._revoke_if_replayed(request.authmw_code)
         else:
             issued = self._auth.tokens.issue_for_user(request.user, record, scopes)
         request.authmw_issued = issued
@@ -395,8 +396,16 @@ class Validator(RequestValidator):  # type: ignore[misc]
         *args: Any,
         **kwargs: Any,
     ) -> bool:
-        """Accept ``code`` only: the implicit grant is gone (RFC 9700 section 2.1.2)."""
-        return response_type == "code"
+        """Accept ``code`` only: the implicit grant is gone (RFC 9700 section 2.1.2).
+
+        oauthlib lets any value containing ``code`` (``code token``) reach this
+        check and calls a ``False`` here ``unauthorized_client``; RFC 6749 section
+        4.1.2.1 calls a response type the server does not offer
+        ``unsupported_response_type``, whoever the client is.
+        """
+        if response_type != "code":
+            raise oauth_errors.UnsupportedResponseTypeError(request=request)
+        return True
 
     def is_pkce_required(self, client_id: str, request: Request) -> bool:
         """Require PKCE of every app, confidential ones too (RFC 9700 section 2.1.1)."""
@@ -461,7 +470,14 @@ class Validator(RequestValidator):  # type: ignore[misc]
         if record.expires_at <= now or not _s256_matches(verifier, record.code_challenge):
             return False
         redirect_uri = request.redirect_uri
-        if redirect_uri is not None and redirect_uri != record.redirect_uri:
+        if redirect_uri is None:
+            # Left out, oauthlib substitutes the one registered URI and compares it
+            # after this method. Compared here instead, before the code is spent:
+            # a code used with a loopback port must name that port (RFC 6749
+            # section 4.1.3), and a mismatch is invalid_grant (section 5.2), not
+            # the invalid_request oauthlib would answer once the code is gone.
+            redirect_uri = self.get_default_redirect_uri(client.client_id, request)
+        if redirect_uri != record.redirect_uri:
             return False
         user = self._auth.store.get_user(record.subject)
         if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
@@ -469,9 +485,10 @@ class Validator(RequestValidator):  # type: ignore[misc]
         if not self._auth.store.consume_code(record.id, now):
             self._code_replayed(record, now)
             return False
-        # The family is named before any token exists, so a replay racing this
-        # exchange finds something to revoke.
-        family_id = _keys.generate(self._auth.settings.refresh_prefix)[1].key_id
+        # The refresh family is named after the code (its id is random and
+        # unique), so a replay that races this exchange knows what to revoke
+        # even before set_code_family or the tokens are written.
+        family_id = record.id
         self._auth.store.set_code_family(record.id, family_id)
         request.user = user
         request.scopes = sorted(record.scopes)
@@ -497,10 +514,25 @@ class Validator(RequestValidator):  # type: ignore[misc]
             client_id=record.client_id,
             family_id=record.family_id,
         )
-        latest = self._auth.store.get_code(record.id)
-        family_id = latest.family_id if latest is not None else record.family_id
-        if family_id is not None:
-            self._auth.tokens.revoke_family(family_id, record.subject, now)
+        # The family of a code is the code's id (see validate_code): revoked even
+        # when the first exchange has not issued its tokens yet.
+        self._auth.tokens.revoke_family(record.id, record.subject, now)
+
+    def _revoke_if_replayed(self, record: AuthorizationCode) -> None:
+        """Revoke what this exchange just issued if a replay of its code came first.
+
+        A replay racing the exchange revokes the family (the code's id) before
+        its refresh token exists, so that token is not marked revoked. The
+        replay writes the revocation *before* marking refresh tokens
+        (:meth:`Tokens.revoke_family`) and this read comes *after* ours is
+        stored: whichever order the two run in, one of them sees the other.
+        """
+        since = record.created_at - timedelta(seconds=1)
+        if any(
+            r.kind == "family" and r.id == record.id
+            for r in self._auth.store.revocations_since(since)
+        ):
+            self._auth.tokens.revoke_family(record.id, record.subject)
 
     def confirm_redirect_uri(
         self,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
@@ -144,11 +145,19 @@ class Authorization:
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer ``GET`` (show a page) or ``POST`` (a login or a consent decision)."""
         if request.method not in ("GET", "POST"):
-            return self._error_page(405, "This page takes GET and POST only.")
-        uri = f"{AUTHORIZE_PATH}?{request.query}" if request.query else AUTHORIZE_PATH
+            # RFC 9110 section 15.5.6: a 405 names the methods that are allowed.
+            page = self._error_page(405, "This page takes GET and POST only.")
+            return HttpResponse(page.status, (*page.headers, ("Allow", "GET, POST")), page.body)
         repeated = _repeated(request.query)
         if repeated is not None:
             return self._error_page(400, f"The {repeated} parameter is repeated.")
+        # The query is decoded once and encoded again before oauthlib reads it:
+        # oauthlib raises ValueError (a 503 here) on characters a browser may
+        # leave unencoded, such as < > " { |; and RFC 6749 section 3.1 says a
+        # parameter without a value is treated as omitted, which parse_qsl does
+        # by dropping blank values (so response_type= is invalid_request).
+        params = parse_qsl(request.query)
+        uri = f"{AUTHORIZE_PATH}?{urlencode(params)}" if params else AUTHORIZE_PATH
         token = call_context.set(CallContext(None, None, None))
         try:
             try:
@@ -157,12 +166,11 @@ class Authorization:
                 # Never redirect before the client and its redirect URI are known good.
                 return self._error_page(400, _describe(exc))
             except oauth_errors.OAuth2Error as exc:
-                return _redirect(exc.in_uri(exc.redirect_uri))
-            method = (dict(parse_qsl(request.query)).get("code_challenge_method") or "").strip()
-            if method != "S256":
+                return _redirect(_error_location(exc, exc.redirect_uri))
+            problem = _pkce_problem(dict(params))
+            if problem is not None:
                 error = oauth_errors.InvalidRequestError(
-                    description="PKCE is required: code_challenge_method must be S256.",
-                    state=info.get("state"),
+                    description=problem, state=info.get("state")
                 )
                 return _redirect(error.in_uri(info["redirect_uri"]))
             return self._continue(request, uri, frozenset(scopes), info)
@@ -405,6 +413,37 @@ def _describe(error: oauth_errors.OAuth2Error) -> str:
         if isinstance(error, kind):
             return message
     return "The authorization request is malformed."
+
+
+# RFC 6749 section 4.1.2.1 makes error_description optional; we always send one
+# (fixed text) so the app's developer can tell the errors apart.
+_REDIRECT_DESCRIPTIONS = {
+    "unsupported_response_type": "Only response_type=code is supported.",
+    "invalid_scope": "The requested scope is unknown or more than this app may ask for.",
+    "unauthorized_client": "This app may not ask for an authorization code.",
+    "invalid_request": "The authorization request is missing a parameter or is malformed.",
+}
+
+
+def _error_location(error: oauth_errors.OAuth2Error, redirect_uri: str) -> str:
+    if not error.description:
+        error.description = _REDIRECT_DESCRIPTIONS.get(error.error, "The request failed.")
+    location: str = error.in_uri(redirect_uri)
+    return location
+
+
+# RFC 7636 section 4.2: an S256 challenge is BASE64URL(SHA256(verifier)) without
+# padding, always 43 characters. Anything else can never match a verifier, so
+# the code it would bind could never be redeemed: refuse it now, visibly.
+_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _pkce_problem(params: Mapping[str, str]) -> str | None:
+    if params.get("code_challenge_method") != "S256":
+        return "PKCE is required: code_challenge_method must be S256."
+    if _S256_CHALLENGE.fullmatch(params.get("code_challenge", "")) is None:
+        return "code_challenge must be the 43-character base64url SHA-256 of the verifier."
+    return None
 
 
 def _repeated(query: str) -> str | None:

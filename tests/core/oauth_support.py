@@ -4,17 +4,23 @@ A test talks to the endpoints only over HTTP, through a :class:`Driver`:
 :class:`WSGIDriver` runs the WSGI app under WebTest (with its WSGI lint), and
 :class:`ASGIDriver` runs the ASGI app under ``httpx.ASGITransport``. Both return
 the same :class:`Reply`, so one assertion checks both servers.
+
+The authorization endpoint is driven like a browser would: :class:`Browser`
+(WebTest) keeps cookies and fills in and submits the pages' forms.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import secrets
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -22,7 +28,7 @@ with warnings.catch_warnings():
     # WebOb, under WebTest, still imports the stdlib ``cgi`` module, which warns
     # on Python 3.11 and 3.12; the warning is WebOb's, not ours.
     warnings.filterwarnings("ignore", "'cgi' is deprecated", DeprecationWarning)
-    from webtest import TestApp
+    from webtest import TestApp, TestResponse
 
 from authmw import Authenticator, Settings
 from authmw.audit import AuditEvent
@@ -34,21 +40,30 @@ from authmw.throttle import LoginThrottle
 from tests.conftest import PASSWORD, SECRET_KEY, AuthenticatorFactory
 
 __all__ = [
+    "AUTHORIZE",
     "BUCKET_START",
     "DRIVERS",
     "FORM",
+    "LOOPBACK_HOST",
     "PEER",
+    "REDIRECT",
     "ASGIDriver",
+    "Browser",
     "Driver",
     "EpochClock",
+    "FormFinder",
+    "Pkce",
     "Reply",
+    "TestResponse",
     "WSGIDriver",
     "World",
+    "authorize_query",
     "basic",
     "build_world",
     "form",
     "make_driver",
     "no_store",
+    "redirect_params",
 ]
 
 FORM = "application/x-www-form-urlencoded"
@@ -312,3 +327,145 @@ def make_driver(name: str, world: World) -> Driver:
 def no_store(reply: Reply) -> bool:
     """Whether the response forbids caching (RFC 6749 section 5.1)."""
     return reply.header("cache-control") == "no-store" and reply.header("pragma") == "no-cache"
+
+
+# -- the authorization endpoint, as a browser sees it -----------------------------------------
+
+AUTHORIZE = "/oauth/authorize"
+#: The redirect URI every app of :func:`build_world` registered.
+REDIRECT = "https://app.example/cb"
+#: A Host on loopback: cookies come without ``Secure``.
+LOOPBACK_HOST = "127.0.0.1:8000"
+
+
+@dataclass(frozen=True, slots=True)
+class Pkce:
+    """A PKCE verifier and its S256 challenge (RFC 7636 section 4.2)."""
+
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        """A fresh pair: 64 characters of the unreserved alphabet."""
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+def authorize_query(
+    client_id: str | None,
+    pkce: Pkce | None = None,
+    **params: str | None,
+) -> str:
+    """The query of an authorization request; a parameter set to ``None`` is left out.
+
+    Defaults: ``response_type=code``, :data:`REDIRECT`, ``state=xyz`` and an S256
+    challenge (of ``pkce``, else a fresh one).
+    """
+    challenge = (pkce or Pkce.new()).challenge
+    query: dict[str, str | None] = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "state": "xyz",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    return urlencode({k: v for k, v in query.items() if v is not None})
+
+
+def redirect_params(location: str | None) -> dict[str, str]:
+    """The query parameters of a redirect's ``Location`` (each must appear once)."""
+    assert location is not None, "not a redirect"
+    pairs = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+    params = dict(pairs)
+    assert len(params) == len(pairs), f"a parameter is repeated in {location}"
+    return params
+
+
+class Browser:
+    """A browser on the WSGI app: WebTest keeps the cookies and submits the forms.
+
+    Off loopback the requests are ``https`` (a ``Secure`` cookie comes back only
+    over https, as in a real browser).
+    """
+
+    def __init__(self, endpoints: AuthEndpoints, host: str = LOOPBACK_HOST) -> None:
+        loopback = host.split(":", 1)[0] in ("127.0.0.1", "localhost")
+        self.app = TestApp(
+            endpoints.wsgi(),
+            extra_environ={
+                "HTTP_HOST": host,
+                "REMOTE_ADDR": PEER,
+                "wsgi.url_scheme": "http" if loopback else "https",
+            },
+        )
+
+    def get(self, query: str, **headers: str) -> TestResponse:
+        """``GET /oauth/authorize?query``."""
+        return self.app.get(f"{AUTHORIZE}?{query}", headers=headers, expect_errors=True)
+
+    def login(
+        self, page: TestResponse, username: str = "manager", password: str = PASSWORD
+    ) -> TestResponse:
+        """Fill in the login page's ``username`` and ``password`` and submit it."""
+        login = page.forms[0]
+        login["username"] = username
+        login["password"] = password
+        return login.submit(expect_errors=True)
+
+    def decide(self, page: TestResponse, decision: str) -> TestResponse:
+        """Press the consent page's ``allow`` or ``deny`` button."""
+        return page.forms[0].submit("decision", value=decision, expect_errors=True)
+
+    def authorize(
+        self,
+        client_id: str,
+        pkce: Pkce,
+        username: str = "manager",
+        *,
+        decision: str = "allow",
+        **params: str | None,
+    ) -> TestResponse:
+        """Go through login and (when asked) consent; return the redirect back to the app."""
+        page = self.get(authorize_query(client_id, pkce, **params))
+        if page.status_int == 200 and page.forms and "username" in page.forms[0].fields:
+            page = self.login(page, username)
+        if page.status_int == 200:
+            page = self.decide(page, decision)
+        assert page.status_int == 302, page.text
+        return page
+
+    def code(self, client_id: str, pkce: Pkce, username: str = "manager", **params: str) -> str:
+        """An authorization code for ``client_id``, with consent given."""
+        location = self.authorize(client_id, pkce, username, **params).headers["Location"]
+        return redirect_params(location)["code"]
+
+
+class FormFinder(HTMLParser):
+    """The first form of a page: its ``action`` and hidden inputs (for the ASGI tests)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._done = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.action is None:
+            self.action = values.get("action", "")
+        elif (
+            tag == "input"
+            and self.action is not None
+            and not self._done
+            and values.get("type") == "hidden"
+        ):
+            self.fields[values.get("name", "")] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._done = True
