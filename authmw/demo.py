@@ -43,6 +43,7 @@ from authmw.store import Conflict
 __all__ = [
     "BANNER_REDIRECT_URI",
     "CLIENTS",
+    "DOCS_APP_NAME",
     "KEYS",
     "SCOPE_DESCRIPTIONS",
     "SERVERS",
@@ -139,6 +140,9 @@ class DemoClient:
     public: bool = False
 
 
+#: The public app the FastAPI demo's Swagger UI logs in with.
+DOCS_APP_NAME = "demo API docs"
+
 CLIENTS = (
     DemoClient(
         "web",
@@ -168,7 +172,7 @@ CLIENTS = (
     ),
     DemoClient(
         "docs",
-        "demo API docs",
+        DOCS_APP_NAME,
         "public app for the interactive API docs: PKCE only",
         "app",
         scopes=("appointments:read", "appointments:write", "reports:read", "admin"),

@@ -10,7 +10,7 @@ Django itself needs no database here (authmw keeps its accounts in its own
 store), no sessions, no ``django.contrib.auth`` and no CSRF middleware: the API
 takes no cookies, only credentials in headers. The OAuth2 endpoints (token,
 revocation, introspection, the login and consent pages, consents and server
-metadata) wrap Django's WSGI handler from outside, as in the Flask demo; the
+metadata) are ordinary routes in ``urls.py`` (``authmw_django.endpoints``); the
 login and consent pages keep their own signed cookies and CSRF tokens.
 """
 
@@ -24,10 +24,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
 from authmw import Authenticator
-from authmw.demo import SCOPE_DESCRIPTIONS
-from authmw.oauth2 import AuthEndpoints
 
-__all__ = ["SETTINGS", "DemoHandler", "create_app"]
+__all__ = ["SETTINGS", "create_app"]
 
 #: The project's settings, but for ``AUTHMW``, which :func:`create_app` adds.
 SETTINGS: dict[str, Any] = {
@@ -45,23 +43,7 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-class DemoHandler(WSGIHandler):  # type: ignore[misc]  # Django ships no type hints
-    """Django's WSGI handler with authmw's OAuth2 endpoints in front of it."""
-
-    def __init__(self, authenticator: Authenticator) -> None:
-        super().__init__()
-        self.authenticator = authenticator
-        endpoints = AuthEndpoints(
-            authenticator, platform_name="authmw demo", scope_descriptions=SCOPE_DESCRIPTIONS
-        )
-        self._serve = endpoints.wsgi(super().__call__)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        """Answer the OAuth2 endpoints here; hand every other request to Django."""
-        return self._serve(environ, start_response)
-
-
-def create_app(authenticator: Authenticator | None = None) -> DemoHandler:
+def create_app(authenticator: Authenticator | None = None) -> WSGIHandler:
     """Build the demo's WSGI app; without an authenticator, configure one from the environment.
 
     Django has one set of settings per process: the first call configures them,
@@ -75,4 +57,6 @@ def create_app(authenticator: Authenticator | None = None) -> DemoHandler:
     else:
         settings.AUTHMW = {"AUTHENTICATOR": auth}
     django.setup(set_prefix=False)
-    return DemoHandler(auth)
+    app = WSGIHandler()
+    app.authenticator = auth
+    return app

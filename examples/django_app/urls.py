@@ -1,12 +1,11 @@
-"""The demo API's routes, as in ``examples/fastapi_app``.
-
-The OAuth2 endpoints are not routes here: ``app.DemoHandler`` serves them in
-front of Django, with the demo's platform name and scope descriptions.
-"""
+"""The demo API's routes, as in ``examples/fastapi_app``, and authmw's OAuth2 endpoints."""
 
 from __future__ import annotations
 
 from django.urls import path
+
+from authmw.demo import SCOPE_DESCRIPTIONS
+from authmw_django.endpoints import oauth_endpoints
 
 from . import views
 
@@ -19,6 +18,7 @@ urlpatterns = [
     path("appointments", views.appointments),
     path("teams/<str:team>/usage", views.team_usage),
     path("account/password", views.change_password),
+    *oauth_endpoints(platform_name="authmw demo", scope_descriptions=SCOPE_DESCRIPTIONS),
 ]
 
 handler404 = views.not_found

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from authmw import Authenticator, Principal
-from authmw.demo import SCOPE_DESCRIPTIONS
+from authmw.demo import DOCS_APP_NAME, SCOPE_DESCRIPTIONS
 from authmw.oauth2 import AuthEndpoints
 from authmw_starlette import AuthMiddleware
 from authmw_starlette.fastapi import (
@@ -30,6 +30,7 @@ from authmw_starlette.fastapi import (
     RequireScope,
     RequireTeam,
 )
+from authmw_starlette.openapi import document_oauth2
 
 router = APIRouter()
 
@@ -133,4 +134,15 @@ def create_app(authenticator: Authenticator | None = None) -> FastAPI:
     )
     app.add_middleware(endpoints.asgi)
     app.include_router(router)
+    # Swagger UI's Authorize button runs the authorization-code flow (with PKCE,
+    # as the public app the demo registered) and the client-credentials flow.
+    document_oauth2(app, scopes=SCOPE_DESCRIPTIONS, docs_client_id=_docs_client_id(auth))
     return app
+
+
+def _docs_client_id(auth: Authenticator) -> str | None:
+    """Return the public app the demo registered for Swagger UI, if the database has it."""
+    for client in auth.clients.list(kind="app"):
+        if client.public and client.name == DOCS_APP_NAME and not client.disabled:
+            return client.id
+    return None

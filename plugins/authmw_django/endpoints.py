@@ -1,18 +1,28 @@
-"""The OAuth2 endpoints as a Django view.
+"""authmw's OAuth2 endpoints and pages as Django views.
 
 In ``urls.py``::
 
     from authmw_django.endpoints import oauth_endpoints
 
-    urlpatterns = [..., *oauth_endpoints()]
+    urlpatterns = [..., *oauth_endpoints(platform_name="Acme")]
+
+That routes ``/oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``,
+``/oauth/authorize`` (login and consent pages), ``/oauth/consents`` and
+``/.well-known/oauth-authorization-server``. The keyword arguments are those of
+:class:`~authmw.oauth2.AuthEndpoints` (``platform_name``, ``scope_descriptions``,
+``templates``, ``issuer``...).
 
 The view only translates: a Django request becomes authmw's neutral
 :class:`~authmw.oauth2.HttpRequest`, and the neutral response a Django
-``HttpResponse``. Every decision is made by :class:`~authmw.oauth2.AuthEndpoints`.
+``HttpResponse``. Every decision is made by ``AuthEndpoints``, exactly as under
+Flask or FastAPI. The views are exempt from Django's CSRF middleware: the token
+endpoint authenticates clients, not cookies, and the login and consent forms
+carry authmw's own CSRF token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -28,50 +38,63 @@ from authmw_django.conf import get_authenticator
 
 __all__ = ["oauth_endpoints", "oauth_view"]
 
-_endpoints: dict[int, AuthEndpoints] = {}
+View = Callable[..., HttpResponse]
 
 
-def _for(auth: Authenticator) -> AuthEndpoints:
-    # One AuthEndpoints per authenticator: it holds the login throttle's counters.
-    endpoints = _endpoints.get(id(auth))
-    if endpoints is None or endpoints.authenticator is not auth:
-        endpoints = _endpoints[id(auth)] = AuthEndpoints(auth)
-    return endpoints
+def oauth_view(**options: Any) -> View:
+    """Return one Django view serving every authmw OAuth2 path, built with ``options``."""
+    built: dict[int, AuthEndpoints] = {}
+
+    def endpoints_for(auth: Authenticator) -> AuthEndpoints:
+        # One AuthEndpoints per authenticator: it holds the login throttle's counters.
+        endpoints = built.get(id(auth))
+        if endpoints is None or endpoints.authenticator is not auth:
+            endpoints = built[id(auth)] = AuthEndpoints(auth, **options)
+        return endpoints
+
+    @csrf_exempt  # type: ignore[untyped-decorator]  # see the module docstring
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            answer = NeutralResponse.json(
+                413, {"error": "invalid_request", "error_description": "The body is too large."}
+            )
+        else:
+            answer = endpoints_for(get_authenticator()).handle(
+                NeutralRequest(
+                    method=(request.method or "GET").upper(),
+                    path=request.path_info,
+                    query=request.META.get("QUERY_STRING", ""),
+                    headers=tuple((k.lower(), v) for k, v in request.headers.items()),
+                    body=request.body,
+                    peer=request.META.get("REMOTE_ADDR"),
+                    scheme="https" if request.is_secure() else "http",
+                )
+            )
+        response = HttpResponse(answer.body, status=answer.status)
+        for name, value in answer.headers:
+            if name.lower() == "set-cookie":
+                # Django keeps cookies apart from headers: a response may set several.
+                response.cookies.load(value)
+            else:
+                response[name] = value
+        return response
+
+    return view  # type: ignore[no-any-return]
 
 
-@csrf_exempt  # type: ignore[untyped-decorator]  # client credentials, not a session cookie
-def oauth_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """Answer ``/oauth/token``, ``/oauth/revoke`` and ``/oauth/introspect``."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = -1
-    body = request.body if 0 <= length <= MAX_BODY else None
-    neutral = NeutralRequest(
-        method=(request.method or "GET").upper(),
-        path=request.path_info,
-        query=request.META.get("QUERY_STRING", ""),
-        headers=tuple((name.lower(), value) for name, value in request.headers.items()),
-        body=body or b"",
-        peer=request.META.get("REMOTE_ADDR"),
-    )
-    endpoints = _for(get_authenticator())
-    if body is None:
-        answer = NeutralResponse.json(
-            413, {"error": "invalid_request", "error_description": "The request body is too large."}
-        )
-    else:
-        answer = endpoints.handle(neutral)
-    response = HttpResponse(answer.body, status=answer.status)
-    for name, value in answer.headers:
-        response[name] = value
-    return response
-
-
-def oauth_endpoints() -> list[URLPattern]:
-    """URL patterns for the three endpoints, at the paths of authmw's contract."""
+def oauth_endpoints(**options: Any) -> list[URLPattern]:
+    """URL patterns for every OAuth2 path of authmw's contract, served by one view."""
+    view = oauth_view(**options)
     return [
-        path("oauth/token", oauth_view),
-        path("oauth/revoke", oauth_view),
-        path("oauth/introspect", oauth_view),
+        path("oauth/token", view),
+        path("oauth/revoke", view),
+        path("oauth/introspect", view),
+        path("oauth/authorize", view),
+        path("oauth/consents", view),
+        path("oauth/consents/<str:client_id>", view),
+        path(".well-known/oauth-authorization-server", view),
     ]

@@ -120,10 +120,7 @@ class Watched:
         )
 
     def _console(self, message: ConsoleMessage) -> None:
-        # The browser asks for /favicon.ico on its own, and the demo API has none:
-        # that 404 is no fault of the page.
-        if urlsplit(message.location.get("url", "")).path == "/favicon.ico":
-            return
+        # The pages declare an empty icon, so the browser asks for no /favicon.ico.
         if message.type in ("error", "warning"):
             self.errors.append(f"console {message.type}: {message.text}")
 
