@@ -83,7 +83,8 @@ class _Page:
     template: str
     status: int
     context: Mapping[str, Any]
-    csrf: str | None = None
+    #: Seconds to wait before trying again (a throttled login), sent as ``Retry-After``.
+    retry_after: int | None = None
 
 
 _LOGIN_PAGE = _Page("login.html", 200, {"error": None})
@@ -277,6 +278,7 @@ class Authorization:
                 "login.html",
                 429,
                 {"error": f"Too many failed attempts. Try again in about {minutes} min."},
+                retry_after=wait,
             )
         user = self._validator.check_password(username, password)
         if user is None:
@@ -357,6 +359,7 @@ class Authorization:
             },
             extra,
             form_targets=(redirect_origin,) if redirect_origin else (),
+            retry_after=page.retry_after,
         )
 
     def _error_page(self, status: int, message: str) -> HttpResponse:
@@ -370,6 +373,7 @@ class Authorization:
         set_cookies: Iterable[str],
         *,
         form_targets: Iterable[str],
+        retry_after: int | None = None,
     ) -> HttpResponse:
         style_nonce = secrets.token_urlsafe(16)
         body = self._jinja.get_template(template).render(
@@ -392,6 +396,8 @@ class Authorization:
             ("Content-Security-Policy", csp),
             *(("Set-Cookie", c) for c in set_cookies),
         ]
+        if retry_after is not None:
+            headers.append(("Retry-After", str(retry_after)))
         return HttpResponse(status, tuple(headers), body.encode())
 
 

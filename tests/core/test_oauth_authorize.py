@@ -417,6 +417,7 @@ def test_failed_logins_are_throttled_with_a_429_page(
     page = browser.login(page, "manager", PASSWORD)
     assert page.status_int == 429
     assert alert(page) == "Too many failed attempts. Try again in about 5 min."
+    assert 0 < int(page.headers["Retry-After"]) <= 300
     assert "authmw_session" not in page.headers.get("Set-Cookie", "")
     assert_page_headers(page.headers)
     assert "login.throttled" in world.event_names()
