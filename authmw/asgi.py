@@ -15,7 +15,7 @@ from typing import Any
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
 from authmw.context import RequestAuth, _current
-from authmw.credentials import from_asgi_headers
+from authmw.credentials import asgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 
@@ -67,10 +67,12 @@ class AuthMiddleware:
         error: AuthError | None = None
         auth = self.authenticator
         try:
-            credential = from_asgi_headers(scope["headers"])
-            principal = auth.lookup_cached(credential)
-            if principal is None and credential is not None:
-                principal = await auth.authenticate_async(credential)
+            raw = asgi_raw(scope["headers"])
+            if raw is not None:
+                # Warm: one dict lookup, no coroutine. Cold: parse and verify.
+                principal = auth.lookup_raw(raw)
+                if principal is None:
+                    principal = await auth.authenticate_raw_async(raw)
         except AuthError as exc:
             error = exc
         state = scope.setdefault("state", {})

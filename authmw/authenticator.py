@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 
 from authmw import credentials as _credentials
 from authmw import keys as _keys
+from authmw.audit import Audit
 from authmw.cache import CredentialCache, UsageRecorder
 from authmw.clients import Clients
 from authmw.config import Settings, database_url, load_policy, secret_keys
-from authmw.credentials import Credential
+from authmw.credentials import Credential, RawCredential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.keys import ApiKeys
 from authmw.passwords import PasswordHasher
@@ -34,6 +35,7 @@ from authmw.policy import Policy
 from authmw.principal import Principal
 from authmw.store import KeyMatch, Store
 from authmw.store.sql import SQLStore
+from authmw.tokens import Tokens
 from authmw.users import Users
 
 __all__ = ["Authenticator"]
@@ -118,9 +120,12 @@ class Authenticator:
         self.usage = UsageRecorder(
             store.record_key_use, interval=self.settings.usage_flush_interval, clock=clock
         )
+        #: Audit events (``authmw.audit`` logger, plus any hooks the application adds).
+        self.audit = Audit()
         self.keys = ApiKeys(self)
         self.users = Users(self)
         self.clients = Clients(self)
+        self.tokens = Tokens(self)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Authenticator:
@@ -163,8 +168,20 @@ class Authenticator:
         if credential is None:
             return None
         now = self._clock()
+        if self.tokens.owns(credential.value):
+            return (yield from self._verify_token(credential.value, now))
         principal = yield from self._verify_key(credential.value, now)
         self._record_use(principal, now)
+        return principal
+
+    def _verify_token(self, value: str, now: float) -> Flow[Principal]:
+        generation = self.cache.generation  # see CredentialCache.put
+        try:
+            principal, lifetime = yield from self.tokens.verify(value, now)
+        except InvalidToken:
+            log.info("authmw: access token rejected")
+            raise
+        self.cache.put(value, principal, now, lifetime, generation=generation)
         return principal
 
     def _record_use(self, principal: Principal, now: float) -> None:
@@ -211,6 +228,55 @@ class Authenticator:
             self._record_use(principal, now)
         return principal
 
+    def lookup_raw(self, raw: RawCredential) -> Principal | None:
+        """Look raw header values up straight in the cache: the middlewares' warm path.
+
+        ``raw`` is what :func:`~authmw.credentials.asgi_raw` or
+        :func:`~authmw.credentials.wsgi_raw` found. One dict lookup and a clock
+        read: no decoding, no grammar check, no :class:`Credential`. It finds only
+        what :meth:`authenticate_raw` filed under the same raw values (see
+        ``CredentialCache.alias``), so it answers exactly as parsing and
+        :meth:`lookup_cached` would; ``None`` means "ask :meth:`authenticate_raw`".
+        Never does I/O and never raises.
+        """
+        now = self._clock()
+        try:
+            principal = self.cache.get_alias(raw, now)
+        except TypeError:  # a lax server's bytearray is unhashable: take the slow path
+            return None
+        if principal is not None:
+            self._record_use(principal, now)
+        return principal
+
+    def authenticate_raw(self, raw: RawCredential | None) -> Principal | None:
+        """Parse raw header values and verify their credential (blocking).
+
+        What :meth:`lookup_raw` missed: the one parser, then :meth:`authenticate`;
+        a principal it returns is then filed under ``raw`` for the next request.
+        """
+        credential = _credentials.parse_raw(raw)
+        principal = self.authenticate(credential)
+        self._remember(raw, credential, principal)
+        return principal
+
+    async def authenticate_raw_async(self, raw: RawCredential | None) -> Principal | None:
+        """:meth:`authenticate_raw` without blocking the event loop."""
+        credential = _credentials.parse_raw(raw)
+        principal = await self.authenticate_async(credential)
+        self._remember(raw, credential, principal)
+        return principal
+
+    def _remember(
+        self, raw: RawCredential | None, credential: Credential | None, principal: Principal | None
+    ) -> None:
+        if (
+            raw is not None
+            and credential is not None
+            and principal is not None
+            and _credentials.is_rememberable(raw, credential)
+        ):
+            self.cache.alias(raw, credential.value)
+
     def authenticate(self, credential: Credential | None) -> Principal | None:
         """Verify ``credential`` (blocking). ``None`` in, ``None`` out.
 
@@ -239,6 +305,8 @@ class Authenticator:
 
     def invalidate(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
         """Forget cached verifications of one credential or of one subject's credentials."""
+        if subject is not None:
+            self.tokens.forget(subject)
         return self.cache.discard(
             lambda p: (
                 (credential_id is not None and p.credential_id == credential_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
 
 from authmw.principal import Principal
@@ -21,6 +21,20 @@ __all__ = ["CredentialCache", "UsageRecorder"]
 log = logging.getLogger("authmw")
 
 
+class _Entry:
+    """One cached verification. Mutable for one reason: :meth:`CredentialCache.kill`."""
+
+    __slots__ = ("expires", "principal")
+
+    def __init__(self, expires: float, principal: Principal) -> None:
+        self.expires = expires
+        self.principal = principal
+
+
+#: The deadline of an entry that is no longer in the cache: every clock reading is past it.
+_DEAD = float("-inf")
+
+
 class CredentialCache:
     """Map a presented credential to its verified principal, for a bounded time.
 
@@ -28,14 +42,26 @@ class CredentialCache:
     the dict (insert, evict, drop an expired entry) takes the lock, because
     eviction iterates the dict: a lock-free removal in between made ``put`` fail
     with ``KeyError`` or "dictionary changed size during iteration".
+
+    **Aliases.** A request does not present a credential value but raw header
+    values, which the one parser turns into it. :meth:`alias` lets the middleware
+    file a live entry under those raw values too, so a warm request finds its
+    principal with one dict lookup and never parses (see
+    :meth:`authmw.authenticator.Authenticator.lookup_raw`). An alias points at
+    the entry itself, not at a copy, and an entry is *killed* (its deadline set
+    to minus infinity) whenever it leaves the cache: evicted, discarded,
+    replaced, cleared. So an alias can never outlive what it points at, and no
+    removal has to find the aliases of an entry; a dead alias is a miss, and is
+    overwritten or dropped in bulk later.
     """
 
-    __slots__ = ("_entries", "_lock", "generation", "maxsize", "ttl")
+    __slots__ = ("_aliases", "_entries", "_lock", "generation", "maxsize", "ttl")
 
     def __init__(self, *, maxsize: int, ttl: float) -> None:
         self.maxsize = maxsize
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._aliases: dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
         #: Grows with every :meth:`discard`. A verification notes it before reading
         #: the store and passes it to :meth:`put`, so a result read before a
@@ -50,14 +76,43 @@ class CredentialCache:
         entry = self._entries.get(credential)
         if entry is None:
             return None
-        if now >= entry[0]:
+        if now >= entry.expires:
             # The cold path follows (a store lookup), so taking the lock costs nothing
             # that matters; drop the entry only if no other thread refreshed it meanwhile.
             with self._lock:
                 if self._entries.get(credential) is entry:
                     del self._entries[credential]
             return None
-        return entry[1]
+        return entry.principal
+
+    def get_alias(self, key: Hashable, now: float) -> Principal | None:
+        """Return the principal filed under alias ``key`` if its entry is alive at ``now``.
+
+        The hot path: one dict lookup and one comparison, no lock. ``key`` must be
+        hashable (the caller checks; see :meth:`alias`).
+        """
+        entry = self._aliases.get(key)
+        if entry is not None and now < entry.expires:
+            return entry.principal
+        return None
+
+    def alias(self, key: Hashable, credential: str) -> None:
+        """File the live entry of ``credential``, if there is one, under ``key`` as well.
+
+        ``key`` must always stand for ``credential`` (the caller's promise: raw
+        header values that the parser, a pure function, turns into it). No lock: an
+        entry killed between the lookup and the assignment leaves a dead alias,
+        which misses.
+        """
+        entry = self._entries.get(credential)
+        if entry is None or entry.expires == _DEAD:
+            return
+        aliases = self._aliases
+        if key not in aliases and len(aliases) >= self.maxsize:
+            # Bounded like the entries. Dropping all at once costs each live alias
+            # one slow lookup; tracking which are dead would tax every removal.
+            aliases.clear()
+        aliases[key] = entry
 
     def put(
         self,
@@ -80,11 +135,15 @@ class CredentialCache:
             if generation is not None and generation != self.generation:
                 return
             entries = self._entries
-            if credential not in entries:
-                while len(entries) >= self.maxsize:
-                    # Evict in insertion order: the oldest entry is the nearest to expiry.
-                    entries.pop(next(iter(entries)))
-            entries[credential] = (now + ttl, principal)
+            old = entries.pop(credential, None)
+            if old is not None:
+                # Replaced: its aliases must find the new entry through a slow lookup,
+                # never keep serving the old one.
+                old.expires = _DEAD
+            while len(entries) >= self.maxsize:
+                # Evict in insertion order: the oldest entry is the nearest to expiry.
+                entries.pop(next(iter(entries))).expires = _DEAD
+            entries[credential] = _Entry(now + ttl, principal)
 
     def discard(self, matches: Callable[[Principal], bool]) -> int:
         """Drop every entry whose principal ``matches``; return how many.
@@ -94,15 +153,20 @@ class CredentialCache:
         """
         with self._lock:
             self.generation += 1
-            doomed = [c for c, (_, p) in list(self._entries.items()) if matches(p)]
+            doomed = [c for c, e in list(self._entries.items()) if matches(e.principal)]
             for credential in doomed:
-                self._entries.pop(credential, None)
+                entry = self._entries.pop(credential, None)
+                if entry is not None:
+                    entry.expires = _DEAD
         return len(doomed)
 
     def clear(self) -> None:
         """Drop everything."""
         with self._lock:
+            for entry in self._entries.values():
+                entry.expires = _DEAD
             self._entries.clear()
+            self._aliases.clear()
 
 
 class UsageRecorder:

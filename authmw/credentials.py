@@ -17,19 +17,24 @@ leak into logs and ``Referer`` headers).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import AnyStr, Generic, Literal
+from typing import Literal
 
 from authmw.errors import InvalidRequest
 
 __all__ = [
     "MAX_CREDENTIAL_LENGTH",
     "Credential",
+    "RawCredential",
+    "asgi_raw",
     "from_asgi_headers",
     "from_wsgi_environ",
+    "is_rememberable",
     "parse",
     "parse_headers",
+    "parse_raw",
+    "wsgi_raw",
 ]
 
 #: Longest header value we parse. Real credentials are far shorter; the bound
@@ -129,8 +134,18 @@ def parse_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Cre
     return parse(authorization, api_key)
 
 
-def from_asgi_headers(headers: Iterable[tuple[bytes, bytes]]) -> Credential | None:
-    """Parse the raw header list of an ASGI scope (names are lower-case bytes)."""
+#: The raw values of the two credential headers, ``(authorization, x_api_key)``:
+#: latin-1 ``bytes`` from an ASGI scope or ``str`` from a WSGI environ, ``None``
+#: for a header not sent. :func:`parse_raw` turns it into the credential.
+RawCredential = tuple[bytes | None, bytes | None] | tuple[str | None, str | None]
+
+
+def asgi_raw(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None] | None:
+    """Find the credential headers in an ASGI header list (names are lower-case bytes).
+
+    ``None`` when neither is sent. A repeated header raises
+    :class:`~authmw.errors.InvalidRequest` here, before anything looks at the values.
+    """
     authorization: bytes | None = None
     api_key: bytes | None = None
     for name, value in headers:
@@ -144,79 +159,71 @@ def from_asgi_headers(headers: Iterable[tuple[bytes, bytes]]) -> Credential | No
             api_key = value
     if authorization is None and api_key is None:
         return None
-    return _asgi_memo(authorization, api_key)
+    return authorization, api_key
 
 
-def _parse_raw(authorization: bytes | None, api_key: bytes | None) -> Credential | None:
-    # latin-1 maps every byte to one character, so decoding never fails; a
-    # non-ASCII byte then fails the b64token grammar and becomes a 400.
-    return parse(
-        authorization.decode("latin-1") if authorization is not None else None,
-        api_key.decode("latin-1") if api_key is not None else None,
-    )
+def wsgi_raw(environ: Mapping[str, object]) -> tuple[str | None, str | None] | None:
+    """Find the credential headers in a WSGI environ (PEP 3333 latin-1 strings).
 
-
-# An API sees the same few credentials again and again, and parsing one (the
-# grammar check, a frozen Credential) was the largest part of what the middleware
-# cost a warm request. The parse is a pure function of the two header values, so
-# it is remembered for short values. Only results in one of our schemes are kept:
-# a malformed value raises and is parsed, and refused, anew every time, and a
-# foreign credential (Basic with a password) is never held. Bounded: when full,
-# the memo starts over, so junk can only cost a re-parse.
-_MEMO_SIZE = 1024
-_MEMO_MAX_LENGTH = 512
-
-
-class _ParseMemo(Generic[AnyStr]):
-    """Remember ``parse_fn(authorization, api_key)`` for recent header values."""
-
-    __slots__ = ("_entries", "_parse")
-
-    def __init__(
-        self, parse_fn: Callable[[AnyStr | None, AnyStr | None], Credential | None]
-    ) -> None:
-        self._parse: Callable[[AnyStr | None, AnyStr | None], Credential | None] = parse_fn
-        self._entries: dict[tuple[AnyStr | None, AnyStr | None], Credential] = {}
-
-    def __call__(self, authorization: AnyStr | None, api_key: AnyStr | None) -> Credential | None:
-        size = (0 if authorization is None else len(authorization)) + (
-            0 if api_key is None else len(api_key)
-        )
-        if size > _MEMO_MAX_LENGTH:
-            return self._parse(authorization, api_key)
-        raw = (authorization, api_key)
-        try:
-            credential = self._entries.get(raw)
-        except TypeError:  # a lax server's bytearray is unhashable: parse it as it is
-            return self._parse(authorization, api_key)
-        if credential is None:
-            credential = self._parse(authorization, api_key)
-            # Keep only what one of our headers carried, not a foreign Authorization beside it.
-            if credential is not None and (
-                authorization is None or credential.scheme != "x-api-key"
-            ):
-                if len(self._entries) >= _MEMO_SIZE:
-                    self._entries.clear()
-                self._entries[raw] = credential
-        return credential
-
-    def clear(self) -> None:
-        """Forget everything (for tests)."""
-        self._entries.clear()
-
-
-_asgi_memo: _ParseMemo[bytes] = _ParseMemo(_parse_raw)
-_wsgi_memo: _ParseMemo[str] = _ParseMemo(parse)
-
-
-def from_wsgi_environ(environ: Mapping[str, object]) -> Credential | None:
-    """Parse the credential headers of a WSGI environ (PEP 3333 latin-1 strings)."""
+    ``None`` when neither is sent; a value that is not a string counts as not sent.
+    """
     authorization = environ.get("HTTP_AUTHORIZATION")
     api_key = environ.get("HTTP_X_API_KEY")
     if authorization is None and api_key is None:
         return None
-    if not isinstance(authorization, str):
-        authorization = None
-    if not isinstance(api_key, str):
-        api_key = None
-    return _wsgi_memo(authorization, api_key)
+    return (
+        authorization if isinstance(authorization, str) else None,
+        api_key if isinstance(api_key, str) else None,
+    )
+
+
+def parse_raw(raw: RawCredential | None) -> Credential | None:
+    """Parse what :func:`asgi_raw` or :func:`wsgi_raw` found: :func:`parse`, after decoding."""
+    if raw is None:
+        return None
+    authorization, api_key = raw
+    # latin-1 maps every byte to one character, so decoding never fails; a
+    # non-ASCII byte then fails the b64token grammar and becomes a 400.
+    if isinstance(authorization, bytes | bytearray):
+        authorization = authorization.decode("latin-1")
+    if isinstance(api_key, bytes | bytearray):
+        api_key = api_key.decode("latin-1")
+    return parse(authorization, api_key)
+
+
+#: Longest raw header values (both together) :func:`is_rememberable` admits.
+_REMEMBER_MAX_LENGTH = 512
+
+
+def is_rememberable(raw: RawCredential, credential: Credential) -> bool:
+    """Say whether ``raw``, parsed into ``credential``, may also be a cache key.
+
+    The credential cache files a verified credential under its raw header values
+    too, so a warm request is one dict lookup (``CredentialCache.alias``). That is
+    sound because :func:`parse_raw` is a pure function of ``raw``. Kept only:
+
+    * values a dict can hold (a lax server's ``bytearray`` is not hashable);
+    * short values: real credentials are, and a client padding a valid key with
+      whitespace cannot make the cache hold kilobytes per entry;
+    * values that carry nothing but the credential: a foreign ``Authorization``
+      (``Basic`` with a password) beside an ``X-API-Key`` is never held in memory.
+    """
+    authorization, api_key = raw
+    if isinstance(authorization, bytearray) or isinstance(api_key, bytearray):
+        return False
+    size = (0 if authorization is None else len(authorization)) + (
+        0 if api_key is None else len(api_key)
+    )
+    if size > _REMEMBER_MAX_LENGTH:
+        return False
+    return authorization is None or credential.scheme != "x-api-key"
+
+
+def from_asgi_headers(headers: Iterable[tuple[bytes, bytes]]) -> Credential | None:
+    """Parse the raw header list of an ASGI scope (names are lower-case bytes)."""
+    return parse_raw(asgi_raw(headers))
+
+
+def from_wsgi_environ(environ: Mapping[str, object]) -> Credential | None:
+    """Parse the credential headers of a WSGI environ (PEP 3333 latin-1 strings)."""
+    return parse_raw(wsgi_raw(environ))

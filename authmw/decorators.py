@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from authmw.context import RequestAuth, current
+from authmw.context import RequestAuth, _current, current
 from authmw.policy import check_kinds
 from authmw.principal import Principal
 
@@ -73,16 +73,14 @@ class Requirement:
 _NO_PARAMS: Mapping[str, Any] = {}
 
 
-def _no_path_params(_auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _NO_PARAMS
-
-
 def guard(
     requirement: Requirement, path_params: PathParams
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Return a decorator that checks ``requirement`` before the view runs."""
-    # Only team-bound routes read path parameters; the others skip the lookup.
-    params = path_params if requirement.team_param is not None else _no_path_params
+    # The check runs on every request of the route, so it calls as little as it can:
+    # the context variable is read directly (``current()`` only to raise its error),
+    # and only team-bound routes ask the plugin for path parameters.
+    params = path_params if requirement.team_param is not None else None
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         wrapped = _decorate(view)
@@ -100,16 +98,16 @@ def guard(
 
             @functools.wraps(view)
             async def async_view(*args: P.args, **kwargs: P.kwargs) -> Any:
-                auth = current()
-                requirement.check(auth, params(auth, kwargs))
+                auth = _current.get() or current()
+                requirement.check(auth, _NO_PARAMS if params is None else params(auth, kwargs))
                 return await view(*args, **kwargs)
 
             return async_view  # type: ignore[return-value]
 
         @functools.wraps(view)
         def sync_view(*args: P.args, **kwargs: P.kwargs) -> R:
-            auth = current()
-            requirement.check(auth, params(auth, kwargs))
+            auth = _current.get() or current()
+            requirement.check(auth, _NO_PARAMS if params is None else params(auth, kwargs))
             return view(*args, **kwargs)
 
         return sync_view

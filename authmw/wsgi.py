@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
 from authmw.context import RequestAuth, _current
-from authmw.credentials import from_wsgi_environ
+from authmw.credentials import wsgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 
@@ -49,8 +49,12 @@ class AuthMiddleware:
         """Handle one WSGI request."""
         principal: Principal | None = None
         error: AuthError | None = None
+        auth = self.authenticator
         try:
-            principal = self.authenticator.authenticate(from_wsgi_environ(environ))
+            raw = wsgi_raw(environ)
+            if raw is not None:
+                # Warm: one dict lookup. Cold: parse and verify.
+                principal = auth.lookup_raw(raw) or auth.authenticate_raw(raw)
         except AuthError as exc:
             error = exc
         environ[PRINCIPAL_KEY] = principal
@@ -58,7 +62,7 @@ class AuthMiddleware:
         path = environ.get("PATH_INFO", "") or "/"
         if principal is None and self.require_auth and path not in self.public_paths:
             return self._refuse(error or MissingCredentials(), start_response)
-        token = _current.set(RequestAuth(self.authenticator, principal, error, environ))
+        token = _current.set(RequestAuth(auth, principal, error, environ))
         try:
             return self.app(environ, start_response)
         except AuthError as exc:

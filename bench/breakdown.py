@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authmw import Authenticator
 from authmw.context import RequestAuth, _current
-from authmw.credentials import from_asgi_headers
+from authmw.credentials import asgi_raw
 from authmw_starlette import AuthMiddleware, requires_role
 from bench.harness import Variant
 
@@ -35,8 +35,8 @@ __all__ = ["STEPS", "breakdown_variants"]
 STEPS = [
     ("bare", "no middleware"),
     ("layer", "a pure-ASGI middleware that only passes the request on"),
-    ("parse", "+ header parse (`credentials.from_asgi_headers`)"),
-    ("verify", "+ warm `await authenticator.authenticate_async()`"),
+    ("scan", "+ find the credential headers (`credentials.asgi_raw`)"),
+    ("verify", "+ warm `authenticator.lookup_raw()` (one dict lookup, no parse)"),
     ("state", '+ `scope["state"]` principal and auth_error'),
     ("context", "+ `RequestAuth` in the ContextVar (set, reset)"),
     ("AuthMiddleware", "the real `AuthMiddleware` (the rest: response tracking, checks)"),
@@ -55,8 +55,10 @@ class StepMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Do steps 2..level, then pass the request on."""
         level, auth = self.level, self.auth
-        credential = from_asgi_headers(scope["headers"]) if level >= 2 else None
-        principal = await auth.authenticate_async(credential) if level >= 3 else None
+        raw = asgi_raw(scope["headers"]) if level >= 2 else None
+        principal = None
+        if level >= 3 and raw is not None:
+            principal = auth.lookup_raw(raw) or await auth.authenticate_raw_async(raw)
         if level >= 4:
             state = scope.setdefault("state", {})
             state["principal"] = principal

@@ -23,7 +23,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from authmw.context import RequestAuth, _current
-from authmw.credentials import Credential, from_wsgi_environ
+from authmw.credentials import RawCredential, wsgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 from authmw_django.conf import Config, get_config
@@ -46,11 +46,11 @@ def render_error(error: AuthError, realm: str) -> HttpResponse:
     return HttpResponse(rendered.body, status=rendered.status, headers=headers)
 
 
-def _credential(request: HttpRequest) -> Credential | None:
+def _raw(request: HttpRequest) -> RawCredential | None:
     # META, not request.headers: the headers mapping is built from all of META on
     # first use, which cost this middleware more than the rest of its work. META
     # holds the same values (HTTP_* names) under WSGI and ASGI alike.
-    return from_wsgi_environ(request.META)
+    return wsgi_raw(request.META)
 
 
 class AuthMiddleware:
@@ -73,8 +73,11 @@ class AuthMiddleware:
         config = get_config()
         principal: Principal | None = None
         error: AuthError | None = None
+        auth = config.authenticator
         try:
-            principal = config.authenticator.authenticate(_credential(request))
+            raw = _raw(request)
+            if raw is not None:
+                principal = auth.lookup_raw(raw) or auth.authenticate_raw(raw)
         except AuthError as exc:
             error = exc
         refusal = _record(request, config, principal, error)
@@ -90,8 +93,11 @@ class AuthMiddleware:
         config = get_config()
         principal: Principal | None = None
         error: AuthError | None = None
+        auth = config.authenticator
         try:
-            principal = await config.authenticator.authenticate_async(_credential(request))
+            raw = _raw(request)
+            if raw is not None:
+                principal = auth.lookup_raw(raw) or await auth.authenticate_raw_async(raw)
         except AuthError as exc:
             error = exc
         refusal = _record(request, config, principal, error)

@@ -133,10 +133,15 @@ def _expose_principal() -> None:
     principal = request.environ.get(PRINCIPAL_KEY)
     cast(Any, flask.g)._get_current_object().principal = principal
     # Parity with Starlette and Django. Flask's Request has no ``state``; another
-    # extension may have made one, so add to it rather than replace it.
-    state = getattr(request, "state", None)
+    # extension may have made one, so add to it rather than replace it. Looked up
+    # in the instance dict: a failed getattr() raises and catches an AttributeError,
+    # which cost this hook more than the rest of its work.
+    state = request.__dict__.get("state")
     if state is None:
-        state = request.state = SimpleNamespace()
+        state = getattr(request, "state", None)  # a Request subclass may define it
+        if state is None:
+            request.state = SimpleNamespace(principal=principal)
+            return
     state.principal = principal
 
 

@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import authmw.authenticator as authenticator_module
 from authmw import Authenticator, InvalidRequest, InvalidToken, ServiceUnavailable, Settings
 from authmw import keys as keys_module
 from authmw.authenticator import Flow, run_async, run_sync
-from authmw.credentials import Credential
+from authmw.credentials import (
+    Credential,
+    RawCredential,
+    asgi_raw,
+    from_asgi_headers,
+    from_wsgi_environ,
+    wsgi_raw,
+)
 from authmw.errors import AuthError
 from authmw.principal import Principal
 from authmw.store.sql import SQLStore, metadata
@@ -375,3 +384,58 @@ def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
     # ...but what it read must not be cached past the revocation: the next is refused.
     with pytest.raises(InvalidToken):
         auth.authenticate(credential)
+
+
+# -- the raw-header fast path agrees with the full parser --------------------------------
+
+_FAST = Authenticator(SQLStore("sqlite://"), settings=Settings(cache_ttl=3600.0))
+_FAST.store.create_schema()
+_FAST.store.add_user("admin", password_hash=None, roles=frozenset({"admin"}), teams=frozenset())
+_GOOD = _FAST.keys.create(name="good", owner="admin").key
+_REVOKED = _FAST.keys.create(name="revoked", owner="admin")
+_FAST.keys.revoke(_REVOKED.record.id)
+
+_values = st.one_of(
+    st.sampled_from([_GOOD, _REVOKED.key, "amk_notakey", "", " ", "a b", "Basic dXNlcg=="]),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=30),
+)
+_authorization = st.one_of(
+    _values,
+    st.builds(
+        lambda s, v: f"{s} {v}", st.sampled_from(["Bearer", "apikey", "APIKEY", "Basic"]), _values
+    ),
+)
+_header_lists = st.lists(
+    st.one_of(
+        st.tuples(st.just("authorization"), _authorization),
+        st.tuples(st.just("x-api-key"), _values),
+        st.tuples(st.just("accept"), _values),
+    ),
+    max_size=4,
+)
+
+
+def _outcome(call: Callable[[], Principal | None]) -> object:
+    try:
+        return call()
+    except AuthError as exc:
+        return type(exc), exc.render("api")
+
+
+def _fused(raw: RawCredential | None) -> Principal | None:
+    if raw is None:
+        return None
+    return _FAST.lookup_raw(raw) or _FAST.authenticate_raw(raw)
+
+
+@given(_header_lists)
+def test_the_fast_path_answers_as_the_full_parser_does(headers: list[tuple[str, str]]) -> None:
+    asgi = [(n.encode(), v.encode("latin-1")) for n, v in headers]
+    full = _outcome(lambda: _FAST.authenticate(from_asgi_headers(asgi)))
+    # Twice: the first may file the raw headers, the second then takes the fast path.
+    assert _outcome(lambda: _fused(asgi_raw(asgi))) == full
+    assert _outcome(lambda: _fused(asgi_raw(asgi))) == full
+    environ = {f"HTTP_{n.upper().replace('-', '_')}": v for n, v in headers}
+    full = _outcome(lambda: _FAST.authenticate(from_wsgi_environ(environ)))
+    assert _outcome(lambda: _fused(wsgi_raw(environ))) == full
+    assert _outcome(lambda: _fused(wsgi_raw(environ))) == full

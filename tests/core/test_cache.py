@@ -340,3 +340,87 @@ def test_settings_refuse_negative_bounds() -> None:
 def test_authenticator_cache_uses_the_settings(authenticator: Authenticator) -> None:
     assert authenticator.cache.ttl == Settings().cache_ttl == 5.0
     assert authenticator.cache.maxsize == Settings().cache_size
+
+
+# -- aliases: the raw-header fast path ------------------------------------------------
+
+
+def test_an_alias_serves_the_live_entry_and_dies_with_it() -> None:
+    cache = CredentialCache(maxsize=10, ttl=5.0)
+    p = principal("a")
+    cache.alias(("raw", None), "cred")
+    assert cache.get_alias(("raw", None), 100.0) is None, "no entry, no alias"
+    cache.put("cred", p, now=100.0, lifetime=INF)
+    cache.alias(("raw", None), "cred")
+    assert cache.get_alias(("raw", None), 104.9) is p
+    assert cache.get_alias(("raw", None), 105.0) is None, "the staleness bound holds"
+
+
+@pytest.mark.parametrize("how", ["discard", "clear", "evict", "replace"])
+def test_an_entry_leaving_the_cache_takes_its_aliases_along(how: str) -> None:
+    cache = CredentialCache(maxsize=1, ttl=5.0)
+    cache.put("cred", principal("a"), now=0.0, lifetime=INF)
+    cache.alias("raw", "cred")
+    if how == "discard":
+        cache.discard(lambda p: p.subject == "a")
+    elif how == "clear":
+        cache.clear()
+    elif how == "evict":
+        cache.put("other", principal("b"), now=0.0, lifetime=INF)
+    else:
+        cache.put("cred", principal("a2"), now=0.0, lifetime=INF)
+    assert cache.get_alias("raw", 0.0) is None
+
+
+def test_aliases_are_bounded() -> None:
+    cache = CredentialCache(maxsize=2, ttl=5.0)
+    cache.put("cred", principal("a"), now=0.0, lifetime=INF)
+    for i in range(10):
+        cache.alias(i, "cred")
+        assert len(cache._aliases) <= 2
+
+
+def test_lookup_raw_honours_revocation_expiry_and_the_staleness_bound(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    clock = ManualClock()
+    auth = make_authenticator(clock=clock)
+    issued = auth.keys.create(name="k", owner="admin", expires_in=timedelta(seconds=60))
+    raw = (None, issued.key.encode())
+    assert auth.lookup_raw(raw) is None, "cold: nothing filed yet"
+    found = auth.authenticate_raw(raw)
+    assert found is not None
+    assert auth.lookup_raw(raw) is found, "warm: filed under the raw headers"
+    clock.advance(auth.settings.cache_ttl)
+    assert auth.lookup_raw(raw) is None, "past the staleness bound"
+    assert auth.authenticate_raw(raw) == found
+    auth.keys.revoke(issued.record.id)
+    assert auth.lookup_raw(raw) is None, "revocation reaches the fast path at once"
+    with pytest.raises(InvalidToken):
+        auth.authenticate_raw(raw)
+
+
+def test_a_verification_that_raced_a_revocation_is_not_filed(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    auth = make_authenticator()
+    issued = auth.keys.create(name="k", owner="admin")
+    raw = (None, issued.key)
+    generation = auth.cache.generation
+    auth.invalidate(credential_id=issued.record.id)  # a revocation during the store read
+    auth.cache.put(issued.key, principal("stale"), 0.0, INF, generation=generation)
+    auth.cache.alias(raw, issued.key)
+    assert auth.lookup_raw(raw) is None
+
+
+def test_foreign_or_unhashable_raw_headers_are_never_filed(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    auth = make_authenticator()
+    key = auth.keys.create(name="k", owner="admin").key
+    basic = (b"Basic dXNlcjpwYXNzd29yZA==", key.encode())  # a password beside the key
+    assert auth.authenticate_raw(basic) is not None
+    assert auth.lookup_raw(basic) is None, "the Basic password is not kept as a cache key"
+    lax = (None, bytearray(key.encode()))
+    assert auth.authenticate_raw(lax) is not None  # type: ignore[arg-type]
+    assert auth.lookup_raw(lax) is None  # type: ignore[arg-type]
