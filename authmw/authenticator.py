@@ -26,15 +26,17 @@ from authmw import keys as _keys
 from authmw.audit import Audit
 from authmw.cache import CredentialCache, UsageRecorder
 from authmw.clients import Clients
-from authmw.config import Settings, database_url, load_policy, secret_keys
+from authmw.config import Settings, database_url, load_policy, secret_keys, trusted_proxies
 from authmw.credentials import Credential, RawCredential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.keys import ApiKeys
 from authmw.passwords import PasswordHasher
 from authmw.policy import Policy
 from authmw.principal import Principal
+from authmw.shared import Invalidation, InvalidationBus, shared_from_env
 from authmw.store import KeyMatch, Store
 from authmw.store.sql import SQLStore
+from authmw.throttle import Throttle
 from authmw.tokens import Tokens
 from authmw.users import Users
 
@@ -107,6 +109,8 @@ class Authenticator:
         settings: Settings | None = None,
         passwords: PasswordHasher | None = None,
         clock: Callable[[], float] = time.monotonic,
+        bus: InvalidationBus | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or Policy.default()
@@ -126,6 +130,19 @@ class Authenticator:
         self.users = Users(self)
         self.clients = Clients(self)
         self.tokens = Tokens(self)
+        #: Failure counters shared by every instance (Redis), for the login throttle;
+        #: ``None``: each process counts alone.
+        self.shared_throttle = throttle
+        #: Carries invalidations between instances (Redis pub/sub); ``None``: each
+        #: process learns of changes made elsewhere within ``cache_ttl``.
+        self.bus = bus
+        if bus is not None:
+            # Until the first subscription is up, nothing is cached: a message sent
+            # before it would be missed, so no cached answer could be trusted.
+            self.cache.suspend()
+            bus.on_reconnect = self._bus_connected
+            bus.on_disconnect = self.cache.suspend
+            bus.subscribe(self._apply)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Authenticator:
@@ -148,10 +165,14 @@ class Authenticator:
         else ``AUTHMW_POLICY``, else the demo roles.
         """
         resolved = database_url(url)
-        settings = Settings(secret_keys=secret_keys(resolved, create=create_secret))
+        settings = Settings(
+            secret_keys=secret_keys(resolved, create=create_secret),
+            trusted_proxies=trusted_proxies(),
+        )
         if not isinstance(policy, Policy):
             policy = load_policy(policy)
-        return cls.from_url(resolved, policy=policy, settings=settings)
+        bus, throttle = shared_from_env()
+        return cls.from_url(resolved, policy=policy, settings=settings, bus=bus, throttle=throttle)
 
     @property
     def passwords(self) -> PasswordHasher:
@@ -304,7 +325,18 @@ class Authenticator:
     # -- cache control --------------------------------------------------------------
 
     def invalidate(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
-        """Forget cached verifications of one credential or of one subject's credentials."""
+        """Forget cached verifications of one credential or of one subject's credentials.
+
+        With a shared bus, every other instance forgets them too, at once.
+        """
+        dropped = self._forget(credential_id=credential_id, subject=subject)
+        if credential_id is not None:
+            self.broadcast(Invalidation("credential", credential_id))
+        if subject is not None:
+            self.broadcast(Invalidation("subject", subject))
+        return dropped
+
+    def _forget(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
         if subject is not None:
             self.tokens.forget(subject)
         return self.cache.discard(
@@ -314,11 +346,51 @@ class Authenticator:
             )
         )
 
+    def broadcast(self, message: Invalidation) -> None:
+        """Tell the other instances (no-op without a bus).
+
+        The change is already in the store; if the bus cannot carry it, the other
+        instances still learn of it within ``cache_ttl``, so this logs and goes on.
+        """
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(message)
+        except Exception:
+            log.warning("authmw: could not broadcast an invalidation", exc_info=True)
+
+    def _apply(self, message: Invalidation) -> None:
+        """Apply an invalidation from another instance (or this one: idempotent)."""
+        kind, value = message.kind, message.value
+        if kind == "credential":
+            self._forget(credential_id=value)
+        elif kind == "subject":
+            self._forget(subject=value)
+        elif kind in ("token", "family"):
+            # Held until the tokens it names expire; a message without an expiry
+            # is held for the longest an access token can live.
+            expiry = message.expires_at or time.time() + 24 * 3600
+            self.tokens.revocations.add(kind, value, datetime.fromtimestamp(expiry, UTC))
+            if kind == "token":
+                self._forget(credential_id=value)
+            # A family's cached access tokens go with the "subject" message that
+            # revoke_family sends beside this one.
+        else:  # "all": start again from the store
+            self._bus_connected()
+
+    def _bus_connected(self) -> None:
+        # Messages sent while the bus was down are lost: start from the store.
+        self.cache.resume()
+        self.tokens.forget()
+        self.tokens.revocations.synced_at = float("-inf")
+
     def flush_usage(self) -> None:
         """Write pending ``last_used_at`` updates now."""
         self.usage.flush()
 
     def close(self) -> None:
-        """Flush usage and release the store's connections."""
+        """Flush usage and release the store's (and the bus's) connections."""
         self.usage.close()
+        if self.bus is not None:
+            self.bus.close()
         self.store.close()

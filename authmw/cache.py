@@ -55,7 +55,15 @@ class CredentialCache:
     overwritten or dropped in bulk later.
     """
 
-    __slots__ = ("_aliases", "_entries", "_lock", "generation", "maxsize", "ttl")
+    __slots__ = (
+        "_aliases",
+        "_entries",
+        "_lock",
+        "_suspended_size",
+        "generation",
+        "maxsize",
+        "ttl",
+    )
 
     def __init__(self, *, maxsize: int, ttl: float) -> None:
         self.maxsize = maxsize
@@ -67,6 +75,7 @@ class CredentialCache:
         #: the store and passes it to :meth:`put`, so a result read before a
         #: revocation cannot be cached after the revocation dropped the old entry.
         self.generation = 0
+        self._suspended_size = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -159,6 +168,26 @@ class CredentialCache:
                 if entry is not None:
                     entry.expires = _DEAD
         return len(doomed)
+
+    def suspend(self) -> None:
+        """Stop caching: drop every entry and refuse new ones until :meth:`resume`.
+
+        For when invalidations from other instances may be missed (the shared bus
+        is down): every request is then verified against the store. Costs the
+        warm path nothing: a suspended cache is an empty one that ``put`` skips.
+        """
+        if self.maxsize:
+            self._suspended_size = self.maxsize
+        # Size first, then discard: a put that read the old size holds a generation
+        # from before the discard and is refused; any later put sees size 0.
+        self.maxsize = 0
+        self.discard(lambda _principal: True)
+
+    def resume(self) -> None:
+        """Cache again after :meth:`suspend`, starting empty."""
+        self.discard(lambda _principal: True)
+        if self._suspended_size:
+            self.maxsize = self._suspended_size
 
     def clear(self) -> None:
         """Drop everything."""

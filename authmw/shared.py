@@ -140,6 +140,11 @@ class InvalidationBus(Protocol):
         """True only while subscribed and delivering; false means messages may be missed."""
         ...
 
+    #: Called when a subscription starts (messages sent before it were missed)...
+    on_reconnect: Callable[[], None] | None
+    #: ...and as soon as it is lost (messages may be missed from now on).
+    on_disconnect: Callable[[], None] | None
+
     def close(self) -> None:
         """Stop delivering and release the connections."""
         ...
@@ -217,9 +222,13 @@ class RedisBus:
         *,
         channel: str = "authmw:invalidate",
         on_reconnect: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self.channel = channel
         self.on_reconnect = on_reconnect
+        #: Called (on the bus thread) as soon as the subscription is lost: from then
+        #: on messages may be missed, so caches must stop serving until reconnect.
+        self.on_disconnect = on_disconnect
         self._client, self._owned = _command_client(url_or_client)
         self._subscriber = _subscriber_client(self._client)
         self._handler: Callable[[Invalidation], None] | None = None
@@ -298,6 +307,11 @@ class RedisBus:
                 failing = True
             finally:
                 self._connected = False
+                if self.on_disconnect is not None:
+                    try:
+                        self.on_disconnect()
+                    except Exception:  # the thread must live on to reconnect
+                        log.error("authmw: on_disconnect failed", exc_info=True)
                 _close_quietly(pubsub)
             if self._stop.wait(delay):
                 break

@@ -45,6 +45,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from authmw import keys as _keys
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.principal import Principal
+from authmw.shared import Invalidation
 from authmw.store import Client, RefreshToken, Revocation, User
 
 if TYPE_CHECKING:
@@ -570,6 +571,7 @@ class Tokens:
         store.add_revocation(Revocation(family_id, "family", subject, expires, now))
         store.revoke_refresh_family(family_id, now)
         self.revocations.add("family", family_id, expires)
+        self._auth.broadcast(Invalidation("family", family_id, expires.timestamp()))
         self._auth.invalidate(subject=subject)
 
     def revoke_consent(self, subject: str, client_id: str) -> bool:
@@ -607,6 +609,7 @@ class Tokens:
                 Revocation(claims.token_id, "token", claims.subject, expires, now)
             )
             self.revocations.add("token", claims.token_id, expires)
+            self._auth.broadcast(Invalidation("token", claims.token_id, claims.expires_at))
             self._auth.invalidate(credential_id=claims.token_id)
             self._auth.audit.emit(
                 "token.revoked", token_id=claims.token_id, client_id=client.id, kind="access"

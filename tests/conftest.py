@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from authmw import Authenticator, PasswordHasher, Policy, Settings, Store
+from authmw.shared import InvalidationBus
 from authmw.store.sql import SQLStore
 
 #: The password every seeded user has (long enough for the password policy).
@@ -56,12 +57,13 @@ def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]
         clock: Callable[[], float] = time.monotonic,
         schema: bool = True,
         seed: bool = True,
+        bus: InvalidationBus | None = None,
     ) -> Authenticator:
         real_store = SQLStore(store) if isinstance(store, str) else store
         if settings is None:
             settings = Settings(secret_keys=(SECRET_KEY,))
         auth = Authenticator(
-            real_store, policy=policy, settings=settings, passwords=hasher, clock=clock
+            real_store, policy=policy, settings=settings, passwords=hasher, clock=clock, bus=bus
         )
         made.append(auth)
         if schema:

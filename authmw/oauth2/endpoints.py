@@ -145,7 +145,8 @@ class AuthEndpoints:
         self.login_concurrency = login_concurrency or max(1, (os.cpu_count() or 2) // 2)
         self._login_slots = threading.BoundedSemaphore(self.login_concurrency)
         self._login_limiter: Any = None
-        self.throttle = throttle or LoginThrottle()
+        # Shared by every instance when the authenticator has Redis counters.
+        self.throttle = throttle or LoginThrottle(authenticator.shared_throttle)
         _drop_oauthlib_debug()
         self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
         validator = Validator(authenticator, self.throttle, self._login_slots)
