@@ -26,7 +26,14 @@ from authmw import keys as _keys
 from authmw.audit import Audit
 from authmw.cache import CredentialCache, UsageRecorder
 from authmw.clients import Clients
-from authmw.config import Settings, database_url, load_policy, secret_keys, trusted_proxies
+from authmw.config import (
+    Settings,
+    cache_ttl,
+    database_url,
+    load_policy,
+    secret_keys,
+    trusted_proxies,
+)
 from authmw.credentials import Credential, RawCredential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.keys import ApiKeys
@@ -168,6 +175,7 @@ class Authenticator:
         settings = Settings(
             secret_keys=secret_keys(resolved, create=create_secret),
             trusted_proxies=trusted_proxies(),
+            cache_ttl=cache_ttl(),
         )
         if not isinstance(policy, Policy):
             policy = load_policy(policy)

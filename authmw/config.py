@@ -7,6 +7,7 @@
 ``AUTHMW_REDIS_URL``         Redis URL for shared state between instances
 ``AUTHMW_TRUSTED_PROXIES``   proxies whose ``X-Forwarded-For`` is believed,
                              comma-separated addresses or networks (default none)
+``AUTHMW_CACHE_TTL``         the staleness bound in seconds (default 5)
 ===========================  ===================================================
 """
 
@@ -26,8 +27,10 @@ from authmw.keys import DEFAULT_PREFIX, check_prefix
 from authmw.policy import Policy
 
 __all__ = [
+    "DEFAULT_CACHE_TTL",
     "DEFAULT_DATABASE_URL",
     "Settings",
+    "cache_ttl",
     "database_url",
     "load_policy",
     "secret_file_for",
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///authmw.db"
+#: The default staleness bound, in seconds.
+DEFAULT_CACHE_TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,7 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     #: ...and a refresh token unused for this long dies (an abandoned session).
     refresh_idle_ttl: int = 7 * 24 * 3600
-    cache_ttl: float = 5.0
+    cache_ttl: float = DEFAULT_CACHE_TTL
     cache_size: int = 10_000
     realm: str = DEFAULT_REALM
     #: How often ``last_used_at`` is written, batched, off the request path.
@@ -115,6 +120,18 @@ class Settings:
 def database_url(url: str | None = None) -> str:
     """Return ``url``, else ``AUTHMW_DATABASE_URL``, else the embedded SQLite default."""
     return url or os.environ.get("AUTHMW_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def cache_ttl(value: str | None = None) -> float:
+    """Return the staleness bound from ``value``, else ``AUTHMW_CACHE_TTL``, else 5 seconds."""
+    if value is None:
+        value = os.environ.get("AUTHMW_CACHE_TTL", "")
+    if not value.strip():
+        return DEFAULT_CACHE_TTL
+    seconds = float(value)
+    if not 0 <= seconds < float("inf"):
+        raise ValueError("AUTHMW_CACHE_TTL is a number of seconds, 0 or more")
+    return seconds
 
 
 def trusted_proxies(value: str | None = None) -> tuple[str, ...]:

@@ -212,3 +212,15 @@ def test_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy_module
 
 def test_role_is_exported_for_policies() -> None:
     assert Role.of(scopes=["x"]).scopes == {"x"}
+
+
+def test_cache_ttl_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from authmw.config import DEFAULT_CACHE_TTL, cache_ttl  # noqa: PLC0415 - the unit under test
+
+    monkeypatch.delenv("AUTHMW_CACHE_TTL", raising=False)
+    assert cache_ttl() == DEFAULT_CACHE_TTL == Settings().cache_ttl
+    monkeypatch.setenv("AUTHMW_CACHE_TTL", "0.5")
+    assert cache_ttl() == 0.5
+    for bad in ("-1", "nan", "inf", "soon"):
+        with pytest.raises(ValueError):  # noqa: PT011 - the message is the user's, tested above
+            cache_ttl(bad)
