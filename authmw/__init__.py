@@ -22,6 +22,7 @@ from authmw.errors import (
     MissingCredentials,
     ServiceUnavailable,
     TooManyRequests,
+    Unverifiable,
 )
 from authmw.keys import ApiKeys, IssuedKey
 from authmw.passwords import PasswordHasher, WeakPassword
@@ -85,6 +86,7 @@ __all__ = [
     "StoreError",
     "Tokens",
     "TooManyRequests",
+    "Unverifiable",
     "User",
     "Users",
     "WeakPassword",

@@ -35,7 +35,7 @@ from authmw.config import (
     trusted_proxies,
 )
 from authmw.credentials import Credential, RawCredential
-from authmw.errors import InvalidToken, ServiceUnavailable
+from authmw.errors import InvalidToken, ServiceUnavailable, Unverifiable
 from authmw.keys import ApiKeys
 from authmw.passwords import PasswordHasher
 from authmw.policy import Policy
@@ -197,9 +197,14 @@ class Authenticator:
         if credential is None:
             return None
         now = self._clock()
-        if self.tokens.owns(credential.value):
-            return (yield from self._verify_token(credential.value, now))
-        principal = yield from self._verify_key(credential.value, now)
+        try:
+            if self.tokens.owns(credential.value):
+                return (yield from self._verify_token(credential.value, now))
+            principal = yield from self._verify_key(credential.value, now)
+        except ServiceUnavailable:
+            if self.settings.outage_status == 401:
+                raise Unverifiable() from None
+            raise
         self._record_use(principal, now)
         return principal
 

@@ -73,6 +73,10 @@ class Settings:
     #: ...and a refresh token unused for this long dies (an abandoned session).
     refresh_idle_ttl: int = 7 * 24 * 3600
     cache_ttl: float = DEFAULT_CACHE_TTL
+    #: What a request gets when its credential cannot be checked because the store
+    #: is down: 503 ``temporarily_unavailable`` (default) or 401 ``invalid_token``.
+    #: Never a pass: authmw fails closed either way.
+    outage_status: int = 503
     cache_size: int = 10_000
     realm: str = DEFAULT_REALM
     #: How often ``last_used_at`` is written, batched, off the request path.
@@ -103,6 +107,8 @@ class Settings:
             raise ValueError("code_ttl is 1 to 600 seconds")
         if not 0 < self.refresh_idle_ttl <= self.refresh_token_ttl:
             raise ValueError("refresh_idle_ttl must be positive and at most refresh_token_ttl")
+        if self.outage_status not in (401, 503):
+            raise ValueError("outage_status is 503 or 401")
         if self.cache_ttl < 0 or self.cache_size < 0:
             raise ValueError("cache_ttl and cache_size must not be negative")
         if self.usage_flush_interval <= 0:

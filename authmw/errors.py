@@ -28,6 +28,7 @@ __all__ = [
     "Rendered",
     "ServiceUnavailable",
     "TooManyRequests",
+    "Unverifiable",
 ]
 
 #: The realm announced in ``WWW-Authenticate`` unless the application sets its own.
@@ -188,6 +189,16 @@ class ServiceUnavailable(AuthError):
 
     def _extra_headers(self) -> list[tuple[str, str]]:
         return [("Retry-After", "1")]
+
+
+class Unverifiable(InvalidToken):
+    """401 instead of 503 when the store is down (``Settings(outage_status=401)``).
+
+    For clients that treat a 503 as "retry" and would hammer a struggling store;
+    either way the request is refused.
+    """
+
+    description = "The credential could not be verified right now."
 
 
 class TooManyRequests(AuthError):
