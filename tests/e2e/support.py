@@ -24,16 +24,19 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 __all__ = [
     "DemoServer",
     "HtmlForm",
+    "UvicornServer",
     "authmw_command",
     "check_authorization_code_with_real_clients",
     "check_cli_revocation_reaches",
     "check_token_flows_with_real_clients",
     "check_wsgi_demo_contract",
     "cli_json",
+    "cli_json_with",
     "free_port",
     "log_in_and_consent",
     "parse_form",
     "run_cli",
+    "run_cli_with",
 ]
 
 import httpx
@@ -585,3 +588,78 @@ def check_authorization_code_with_real_clients(server: DemoServer) -> None:
         refreshed = oauth.refresh_token(token_url, auth=(client_id, secret))
         assert refreshed["refresh_token"] != token["refresh_token"]
         _check_delegated(oauth, base, client_id)
+
+
+# -- several server processes on one PostgreSQL and Redis ------------------------------------
+
+#: The demo app's factory, as uvicorn imports it.
+FASTAPI_FACTORY = "authmw_examples.fastapi_app.app:create_app"
+
+
+def run_cli_with(
+    env: dict[str, str], url: str, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run_cli` with ``env`` (say ``AUTHMW_SECRET_KEY``, ``AUTHMW_REDIS_URL``) added."""
+    return subprocess.run(
+        authmw_command(url, *args),
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**ENV, **env},
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def cli_json_with(env: dict[str, str], url: str, *args: str, input: str | None = None) -> Any:
+    """:func:`cli_json` with ``env`` added; it must succeed and print one JSON value."""
+    done = run_cli_with(env, url, *args, "--json", input=input)
+    assert done.returncode == 0, f"authmw {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+    return json.loads(done.stdout)
+
+
+class UvicornServer(DemoServer):
+    """One uvicorn process serving the FastAPI demo's ``create_app`` factory.
+
+    Configured only by ``env`` (``AUTHMW_DATABASE_URL`` and the rest), as a
+    deployment configures each of its instances; ``url`` is that database, for
+    the CLI. Started, checked and stopped like :class:`DemoServer`.
+    """
+
+    def __init__(self, directory: Path, name: str, url: str, env: dict[str, str]) -> None:
+        super().__init__(directory, name)
+        self.url = url
+        self.env = {**ENV, **env}
+
+    def start(self) -> None:
+        """Start uvicorn and wait until it answers /health (three tries, as DemoServer)."""
+        for _ in range(3):
+            self.port = free_port()
+            self._starts += 1
+            with self._log_path.open("ab") as log:
+                log.write(f"--- start {self._starts} on port {self.port}\n".encode())
+                log.flush()
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        FASTAPI_FACTORY,
+                        "--factory",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.port),
+                        "--no-access-log",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.directory,
+                    env=self.env,
+                )
+            if self._wait_healthy():
+                return
+            if "address already in use" not in self.output().lower():
+                break
+        self.stop()
+        pytest.fail(f"uvicorn did not come up; its output:\n{self.output()}")
