@@ -378,7 +378,15 @@ def init(state: CommandState, *, as_json: bool) -> None:
     source = "environment" if from_env else "file" if secret_file is not None else "none"
     existed = secret_file is not None and secret_file.exists()
     auth = state.authenticator(create=True)
-    auth.store.create_schema()
+    with _migration_errors():
+        # A new database is created at the latest schema revision; one made by an
+        # older release is upgraded to it, keeping every row.
+        from authmw.store import migrations  # noqa: PLC0415
+
+        engine = _sql_engine(auth)
+        before = None if engine is None else migrations.current(engine)
+        auth.store.create_schema()
+        after = None if engine is None else migrations.current(engine)
     if source == "file":
         config.secret_keys(state.url, create=True)
     if as_json:
@@ -392,6 +400,8 @@ def init(state: CommandState, *, as_json: bool) -> None:
         )
     else:
         click.echo(f"Database ready: {_safe_url(state.url)}")
+        if before is not None and before != after:
+            click.echo(f"Schema upgraded from revision {before} to {after}")
         if source == "environment":
             click.echo("Signing secret: from AUTHMW_SECRET_KEY")
         elif source == "file":
@@ -405,6 +415,101 @@ def init(state: CommandState, *, as_json: bool) -> None:
             "set AUTHMW_SECRET_KEY (comma-separated keys, newest first) wherever authmw uses it.",
             err=True,
         )
+
+
+# -- database schema ------------------------------------------------------------------
+
+
+# authmw.store.migrations is imported inside the commands that need it: loading
+# Alembic would slow every other command down.
+
+
+def _sql_engine(auth: Authenticator) -> sa.Engine | None:
+    """Return the engine of a SQL store; ``None`` for another kind of store (no schema)."""
+    engine = getattr(auth.store, "engine", None)
+    return engine if isinstance(engine, sa.Engine) else None
+
+
+@contextmanager
+def _migration_errors() -> Iterator[None]:
+    from alembic.util import CommandError  # noqa: PLC0415
+
+    from authmw.store.migrations import MigrationError  # noqa: PLC0415
+
+    try:
+        yield
+    except (MigrationError, CommandError) as exc:  # CommandError: e.g. an unknown --revision
+        raise click.ClickException(str(exc)) from None
+
+
+def _schema_engine(state: CommandState) -> sa.Engine:
+    engine = _sql_engine(state.authenticator())
+    if engine is None:
+        raise click.ClickException("this store is not a SQL database: it has no schema revisions")
+    return engine
+
+
+def _schema_json(state: CommandState, current: str | None, head: str) -> dict[str, Any]:
+    return {
+        "database": _safe_url(state.url),
+        "current": current,
+        "head": head,
+        "upgrade_pending": current != head,
+    }
+
+
+@main.group()
+def db() -> None:
+    """Show and upgrade the database schema (versioned migrations)."""
+
+
+@db.command("current")
+@json_option
+@click.pass_obj
+def db_current(state: CommandState, *, as_json: bool) -> None:
+    """Print the database's schema revision, the latest one, and whether to upgrade."""
+    from authmw.store import migrations  # noqa: PLC0415
+
+    with _migration_errors():
+        current = migrations.current(_schema_engine(state))
+    head = migrations.head()
+    if as_json:
+        _print_json(_schema_json(state, current, head))
+        return
+    if current is None:
+        click.echo(f"No authmw tables yet; the latest revision is {head}: run `authmw db upgrade`")
+    elif current == head:
+        click.echo(f"Schema revision {current} (the latest)")
+    else:
+        click.echo(f"Schema revision {current}; the latest is {head}: run `authmw db upgrade`")
+
+
+@db.command("upgrade")
+@click.option(
+    "--revision",
+    default="head",
+    show_default=True,
+    metavar="REV",
+    help="The revision to upgrade to (default: the latest).",
+)
+@json_option
+@click.pass_obj
+def db_upgrade(state: CommandState, *, revision: str, as_json: bool) -> None:
+    """Migrate the database schema to the latest revision (or REV), keeping every row."""
+    from authmw.store import migrations  # noqa: PLC0415
+
+    engine = _schema_engine(state)
+    with _migration_errors():
+        before = migrations.current(engine)
+        migrations.upgrade(engine, revision)
+        after = migrations.current(engine)
+    head = migrations.head()
+    if as_json:
+        _print_json(_schema_json(state, after, head) | {"previous": before})
+    elif before == after:
+        click.echo(f"Schema revision {after}: nothing to upgrade")
+    else:
+        click.echo(f"Schema upgraded from revision {before or '(empty)'} to {after}")
 
 
 # -- users ----------------------------------------------------------------------------

@@ -356,8 +356,16 @@ class SQLStore:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def create_schema(self) -> None:
-        """Create authmw's tables (idempotent)."""
-        metadata.create_all(self.engine)
+        """Create authmw's tables at the latest schema revision (idempotent).
+
+        A new database gets every table at once (``metadata.create_all``) and is
+        recorded at the head revision, so later migrations apply to it; an older
+        one is upgraded (see :mod:`authmw.store.migrations`).
+        """
+        # Imported here: Alembic loads only in a process that creates a schema.
+        from authmw.store import migrations  # noqa: PLC0415
+
+        migrations.create_schema(self.engine)
 
     def close(self) -> None:
         """Dispose of the connection pool."""
