@@ -329,7 +329,16 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, **kwargs)
         sa.event.listen(engine, "connect", _configure_sqlite)
         return engine
+    # A connection that died while idle (a database restart) is found and replaced
+    # before use, so the process recovers by itself when the database returns.
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        # An unreachable server fails a request in seconds (503), instead of
+        # holding it for the operating system's TCP timeout.
+        connect_args = dict(kwargs.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", 5)
+        kwargs["connect_args"] = connect_args
+        kwargs.setdefault("pool_timeout", 5)
     return sa.create_engine(url, **kwargs)
 
 
