@@ -5,7 +5,8 @@
   WebTest-free);
 * :class:`HttpClient` -- a real server over HTTP.
 
-Each returns a :class:`Reply`. :func:`check_row` holds one framework's reply to
+Each returns a :class:`Reply`. A :class:`World` holds the callers and the
+credentials valid for them. :func:`check_row` holds one framework's reply to
 the table; :func:`disagreements` lists what differs between the frameworks' replies.
 """
 
@@ -14,19 +15,30 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from tests.conformance.scenarios import Scenario, request_body, request_headers, secrets_sent
+from tests.conformance.scenarios import (
+    KINDS,
+    TOKEN_CLIENTS,
+    Scenario,
+    request_body,
+    request_headers,
+    secrets_sent,
+)
 from tests.django.support import call_wsgi as _call_wsgi
+
+if TYPE_CHECKING:
+    from tests.e2e.support import DemoServer
 
 __all__ = [
     "FRAMEWORKS",
     "Caller",
     "HttpClient",
     "Reply",
+    "World",
     "call_asgi",
     "call_wsgi",
     "check_row",
@@ -71,6 +83,22 @@ class Reply:
 
 #: ``caller(method, path, headers, body) -> Reply``: one framework's app or server.
 Caller = Callable[[str, str, Mapping[str, str], bytes], Reply]
+
+
+@dataclass
+class World:
+    """Callers, and the credentials valid for all of them.
+
+    ``secrets``: the value of each key and token of the table, by label;
+    ``ids``: the id ``/me`` reports for each (a key's id, a token's ``jti``);
+    ``clients``: the OAuth2 client ids, by demo label (``web``, ``reporting``).
+    """
+
+    callers: dict[str, Caller]
+    secrets: dict[str, str]
+    ids: dict[str, str]
+    clients: dict[str, str]
+    servers: dict[str, DemoServer] = field(default_factory=dict)
 
 
 def call_asgi(app: Any) -> Caller:
@@ -124,16 +152,14 @@ def _reply(response: httpx.Response) -> Reply:
     return Reply(response.status_code, headers, response.content)
 
 
-def send(caller: Caller, scenario: Scenario, keys: Mapping[str, str]) -> Reply:
-    """Send the scenario's request, with the keys of the world ``caller`` talks to."""
+def send(caller: Caller, scenario: Scenario, secrets: Mapping[str, str]) -> Reply:
+    """Send the scenario's request, with the keys and tokens of the world ``caller`` talks to."""
     return caller(
-        scenario.method, scenario.path, request_headers(scenario, keys), request_body(scenario)
+        scenario.method, scenario.path, request_headers(scenario, secrets), request_body(scenario)
     )
 
 
-def check_row(
-    reply: Reply, scenario: Scenario, keys: Mapping[str, str], key_ids: Mapping[str, str]
-) -> None:
+def check_row(reply: Reply, scenario: Scenario, world: World) -> None:
     """Assert that ``reply`` is the table's answer to ``scenario``."""
     got = (reply.status, reply.error)
     assert got == (scenario.status, scenario.error), (
@@ -146,13 +172,23 @@ def check_row(
         assert len(challenges) == 1, challenges
         assert challenges[0].startswith('Bearer realm="api"'), challenges
         assert ('error="' in challenges[0]) == (scenario.error != "missing_credentials")
-    for secret in secrets_sent(scenario, keys):
+    for secret in secrets_sent(scenario, world.secrets):
         assert secret.encode() not in reply.body, "the answer echoes a secret"
         assert all(secret not in v for _, v in reply.headers), "a header echoes a secret"
     if scenario.path == "/me" and scenario.status == 200:
-        me = reply.json()
-        assert me["kind"] == "api_key"
-        assert me["credential_id"] == key_ids[scenario.credential]
+        _check_me(reply.json(), scenario.credential, world)
+
+
+def _check_me(me: Any, credential: str, world: World) -> None:
+    """``/me`` names the credential that was sent: its kind, its id, and a token's client."""
+    assert me["kind"] == KINDS[credential], me
+    assert me["credential_id"] == world.ids[credential], me
+    if credential in TOKEN_CLIENTS:
+        client_id = world.clients[TOKEN_CLIENTS[credential]]
+        assert me["client_id"] == client_id, me
+        # A user token acts for its user; a client token for the client itself.
+        subject = client_id if me["kind"] == "client" else credential.removeprefix("user_")
+        assert me["subject"] == subject, me
 
 
 def disagreements(

@@ -14,22 +14,21 @@ from typing import Any
 import pytest
 
 from authmw import Authenticator
-from tests.conformance.conftest import World
 from tests.conformance.scenarios import SCENARIOS, Scenario
-from tests.conformance.support import FRAMEWORKS, check_row, disagreements, send
+from tests.conformance.support import FRAMEWORKS, World, check_row, disagreements, send
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_answers_as_the_table_says(in_process: World, framework: str, scenario: Scenario) -> None:
-    reply = send(in_process.callers[framework], scenario, in_process.keys)
-    check_row(reply, scenario, in_process.keys, in_process.key_ids)
+    reply = send(in_process.callers[framework], scenario, in_process.secrets)
+    check_row(reply, scenario, in_process)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
 def test_frameworks_answer_alike(in_process: World, scenario: Scenario) -> None:
     replies = {
-        name: send(call, scenario, in_process.keys) for name, call in in_process.callers.items()
+        name: send(call, scenario, in_process.secrets) for name, call in in_process.callers.items()
     }
     assert disagreements(replies) == []
 
