@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING
 
 from bench.cold import ColdResult
 from bench.harness import Variant, median, paired_ratios, percentile
+from bench.revocation import RevocationResult
 from bench.warm import WarmResult
 
-__all__ = ["AsgiRow", "Targets", "asgi_rows", "machine_info", "render_chart", "render_markdown"]
+__all__ = [
+    "AsgiRow",
+    "ScaleOut",
+    "Targets",
+    "asgi_rows",
+    "machine_info",
+    "render_chart",
+    "render_markdown",
+]
 
 #: The issue's targets: throughput as a fraction of the bare app of the same framework.
 #: (Plain Django views have none: the issue set its Django target for DRF.)
@@ -32,6 +41,10 @@ ISSUE_FIGURES = {
 WARM_TARGET_US = 3.0
 X = "\u00d7"  # the multiplication sign, spelled so that linters see no look-alike
 COLD_TARGET_US = 100.0
+#: Scale-out targets: revocation seen by every instance, and a cold lookup in PostgreSQL.
+REVOCATION_TARGET_MS = 100.0
+REVOCATION_MIN_COUNT = 200
+COLD_PG_TARGET_US = 1000.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,18 @@ class Targets:
     warm_number: int
     warm_repeat: int
     db_build_s: float
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """The many-instance measurements: PostgreSQL lookups and revocation over Redis."""
+
+    cold_pg: Sequence[ColdResult] = ()
+    pg_keys: int = 0
+    pg_build_s: float = 0.0
+    revocation: Sequence[RevocationResult] = ()
+    #: Why a part was not measured (no server configured, or none reachable).
+    skipped: Sequence[str] = ()
 
 
 def asgi_rows(variants: Sequence[Variant], samples: dict[str, list[float]]) -> list[AsgiRow]:
@@ -167,6 +192,8 @@ def _target_rows(
     cold: Sequence[ColdResult],
     n_keys: int,
     breakdown: Sequence[AsgiRow],
+    *,
+    scale_out: ScaleOut | None = None,
 ) -> list[str]:
     out = ["| target (from the issue) | measured | result |", "|---|---|---|"]
     for row in rows:
@@ -193,6 +220,41 @@ def _target_rows(
         f"| p50 {_verdict(first.p50_us <= COLD_TARGET_US)}, "
         f"p99 {_verdict(first.p99_us <= COLD_TARGET_US)} |"
     )
+    if scale_out is not None:
+        out += _scale_out_targets(scale_out)
+    return out
+
+
+def _scale_out_targets(scale_out: ScaleOut) -> list[str]:
+    out = []
+    bus = next((r for r in scale_out.revocation if r.note.startswith("target")), None)
+    goal = (
+        f"revocation visible on another instance ≤ {REVOCATION_TARGET_MS:g} ms at p99 with Redis "
+        f"(≥ {REVOCATION_MIN_COUNT} revocations)"
+    )
+    if bus is None:
+        out.append(f"| {goal} | not measured | — |")
+    else:
+        ok = (
+            bus.count >= REVOCATION_MIN_COUNT
+            and bus.timeouts == 0
+            and bus.p99_ms <= REVOCATION_TARGET_MS
+        )
+        out.append(
+            f"| {goal} | p50 {bus.p50_ms:.1f} ms, p99 {bus.p99_ms:.1f} ms, max {bus.max_ms:.1f} ms "
+            f"over {bus.count} ({bus.timeouts} not seen) | {_verdict(ok)} |"
+        )
+    goal = (
+        f"cold verification against PostgreSQL on loopback ≤ {COLD_PG_TARGET_US / 1000:g} ms at p99"
+    )
+    if not scale_out.cold_pg:
+        out.append(f"| {goal} | not measured | — |")
+    else:
+        first = scale_out.cold_pg[0]
+        out.append(
+            f"| {goal} | p50 {first.p50_us / 1000:.2f} ms, p99 {first.p99_us / 1000:.2f} ms "
+            f"({scale_out.pg_keys:,} keys) | {_verdict(first.p99_us <= COLD_PG_TARGET_US)} |"
+        )
     return out
 
 
@@ -205,6 +267,7 @@ def render_markdown(
     chart: str | None,
     breakdown: Sequence[AsgiRow] = (),
     breakdown_rounds: int = 0,
+    scale_out: ScaleOut | None = None,
 ) -> str:
     """The whole report as markdown."""
     lines = [
@@ -224,7 +287,7 @@ def render_markdown(
         "",
         "## Targets",
         "",
-        *_target_rows(rows, warm, cold, targets.n_keys, breakdown),
+        *_target_rows(rows, warm, cold, targets.n_keys, breakdown, scale_out=scale_out),
         "",
     ]
     asgi = [r for r in rows if not r.variant.wsgi]
@@ -296,9 +359,59 @@ def render_markdown(
             "",
             *_breakdown_lines(breakdown),
         ]
+    if scale_out is not None:
+        lines += ["", *scale_out_section(scale_out)]
     if chart:
         lines += ["", f"![Throughput relative to the bare app]({chart})"]
     return "\n".join(lines) + "\n"
+
+
+def scale_out_section(scale_out: ScaleOut) -> list[str]:
+    """The "Scale-out" section: cold lookups in PostgreSQL, revocation seen by another instance."""
+    lines = [
+        "## Scale-out: PostgreSQL and Redis",
+        "",
+        "Several instances share one PostgreSQL and one Redis (`docs/deployment.md`). "
+        "Both servers on loopback, on the machine that runs the benchmark.",
+    ]
+    for reason in scale_out.skipped:
+        lines += ["", f"Not measured: {reason}."]
+    if scale_out.cold_pg:
+        lines += [
+            "",
+            f"### Cold verification, {scale_out.pg_keys:,} keys in PostgreSQL",
+            "",
+            "`bench/cold_pg.py`: `cache_ttl=0`, random existing keys, the table built in a "
+            f"private schema for the run ({scale_out.pg_build_s:.0f} s, bulk insert, `ANALYZE`).",
+            "",
+            "| operation | calls | p50 µs | p99 µs | mean µs | |",
+            "|---|---:|---:|---:|---:|---|",
+            *(
+                f"| {c.name} | {c.calls:,} | {_fmt(c.p50_us, 1)} | {_fmt(c.p99_us, 1)} "
+                f"| {_fmt(c.mean_us, 1)} | {c.note} |"
+                for c in scale_out.cold_pg
+            ),
+        ]
+    if scale_out.revocation:
+        lines += [
+            "",
+            "### Revocation seen by another instance",
+            "",
+            "`bench/revocation.py`: two instances, each an `Authenticator` in a process of its "
+            "own with its own connections (and, with Redis, its own `RedisBus` on a channel of "
+            "the run). Per revocation, both verify a fresh key (cached), B checks it in a loop, "
+            "A revokes it; the figure is from A's `revoke()` returning to B's first refusal "
+            "(pub/sub delivery, B dropping the entry, B's store read of the revoked key).",
+            "",
+            "| mode | revocations | p50 ms | p99 ms | max ms | not seen | |",
+            "|---|---:|---:|---:|---:|---:|---|",
+            *(
+                f"| {r.name} | {r.count:,} | {_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} "
+                f"| {_fmt(r.max_ms)} | {r.timeouts} | {r.note} |"
+                for r in scale_out.revocation
+            ),
+        ]
+    return lines
 
 
 def _request_table(rows: Sequence[AsgiRow], *, issue: bool) -> list[str]:

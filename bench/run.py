@@ -2,8 +2,11 @@
 
 Everything runs in this one process: the warm and cold verification timings,
 then the interleaved rounds over every ASGI and WSGI variant (``--only`` picks
-frameworks). The report is printed as markdown; a full run of every framework
-also writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
+frameworks). The scale-out part (``--no-scale-out`` leaves it out) needs a
+PostgreSQL and a Redis server (``bench/cold_pg.py``, ``bench/revocation.py``;
+skipped, with the reason printed, when they are not reachable) and runs its two
+instances in processes of their own. The report is printed as markdown; a full
+run of every framework also writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from bench.asgi_apps import (
 )
 from bench.breakdown import breakdown_variants
 from bench.cold import ensure_database, measure_cold
+from bench.cold_pg import measure_cold_pg, postgres_url
+from bench.cold_pg import unavailable_reason as postgres_unavailable
 from bench.harness import Variant, interleaved, make_scope, variant_status
-from bench.report import Targets, asgi_rows, render_chart, render_markdown
+from bench.report import ScaleOut, Targets, asgi_rows, render_chart, render_markdown
+from bench.revocation import measure_revocation, redis_url
+from bench.revocation import unavailable_reason as redis_unavailable
 from bench.warm import measure_warm
 from bench.wsgi_apps import django_variants, flask_variants
 
@@ -36,6 +43,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 FULL = (1000, 200, 1_000_000, 5000, 200_000, 15)
 QUICK = (60, 100, 100_000, 1000, 50_000, 5)
 MEASURED_KEYS = 2000
+#: (keys in the PostgreSQL table, revocations over Redis, keys of the no-Redis contrast)
+SCALE_OUT_FULL = (100_000, 200, 20)
+SCALE_OUT_QUICK = (20_000, 50, 10)
 #: ``--only`` choices: the ASGI frameworks, Flask, and DRF (with plain Django views).
 FRAMEWORKS = ("asgi", "flask", "drf")
 
@@ -52,6 +62,30 @@ def _frameworks(value: str) -> tuple[str, ...]:
 
 def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def measure_scale_out(pg_keys: int, lookups: int, revocations: int, contrast: int) -> ScaleOut:
+    """Time cold lookups in PostgreSQL and revocation over Redis; skip what is unreachable."""
+    skipped: list[str] = []
+    database = postgres_url()
+    reason = postgres_unavailable(database)
+    if reason is not None:
+        skipped.append(f"cold verification against PostgreSQL and revocation: {reason}")
+        _log(f"skipped the scale-out benchmarks: {reason}")
+        return ScaleOut(skipped=skipped)
+    _log(f"cold verification against PostgreSQL: {pg_keys:,} keys in a private schema")
+    cold_pg, build_s = measure_cold_pg(database, n_keys=pg_keys, lookups=lookups)
+    _log(f"built in {build_s:.1f} s")
+    gc.collect()
+    bus = redis_url()
+    reason = redis_unavailable(bus)
+    if reason is not None:
+        skipped.append(f"revocation over Redis: {reason}")
+        _log(f"skipped the revocation benchmark: {reason}")
+        return ScaleOut(cold_pg=cold_pg, pg_keys=pg_keys, pg_build_s=build_s, skipped=skipped)
+    _log(f"revocation: {revocations} over Redis, {contrast} without it")
+    revocation = measure_revocation(database, bus, revocations=revocations, contrast=contrast)
+    return ScaleOut(cold_pg=cold_pg, pg_keys=pg_keys, pg_build_s=build_s, revocation=revocation)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also time the middleware step by step (default: yes)",
+    )
+    parser.add_argument(
+        "--scale-out",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time cold lookups in PostgreSQL and revocation over Redis, when the "
+        "servers are reachable (default: yes)",
     )
     parser.add_argument(
         "--write",
@@ -104,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     cold = measure_cold(path, keys, lookups=lookups)
     del keys
     gc.collect()
+    scale_out = None
+    if args.scale_out:
+        pg_keys, revocations, contrast = SCALE_OUT_QUICK if args.quick else SCALE_OUT_FULL
+        scale_out = measure_scale_out(pg_keys, lookups, revocations, contrast)
 
     auth, key = make_authenticator()
     variants: list[Variant] = []
@@ -158,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         chart=chart,
         breakdown=breakdown_rows,
         breakdown_rounds=breakdown_rounds,
+        scale_out=scale_out,
     )
     print(markdown)
     if write:
