@@ -152,6 +152,7 @@ class _Instance:
             target=_instance, args=(child, db_url, options, bus_url, channel), daemon=True
         )
         self.process.start()
+        child.close()  # only the instance holds that end now: its death reads as EOFError
         if not self.conn.recv():
             self.stop()
             raise RuntimeError("the instance's bus did not subscribe")
