@@ -354,6 +354,18 @@ class SQLStore:
             self.engine = url_or_engine
         else:
             self.engine = create_engine(url_or_engine, **engine_options)
+        self._reader = self.engine
+        if self.engine.dialect.name == "postgresql":
+            # The lookups of verification are single SELECTs. In a transaction,
+            # each would cost BEGIN, the query and a ROLLBACK on return, plus the
+            # pool's liveness ping: four round trips. On a pool of their own, in
+            # autocommit and without the ping, they cost one; a connection that
+            # died meanwhile is retried once (see _read).
+            if isinstance(url_or_engine, Engine):
+                self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                options = {**engine_options, "pool_pre_ping": False}
+                self._reader = create_engine(url_or_engine, isolation_level="AUTOCOMMIT", **options)
         owner = users.alias("owner")
         self._find_key = (
             sa.select(api_keys, *(c.label(f"o_{c.name}") for c in owner.c))
@@ -363,6 +375,22 @@ class SQLStore:
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def _read(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Any:
+        """Run one read-only statement on the lookup pool; return its rows.
+
+        A connection the server closed (a restart, an idle timeout) fails its
+        first use; SQLAlchemy then discards the pool's connections, and the one
+        retry gets a fresh one. Any other error is the caller's to handle.
+        """
+        for attempt in (1, 2):
+            try:
+                with self._reader.connect() as conn:
+                    return conn.execute(statement, params or {}).all()
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def create_schema(self) -> None:
         """Create authmw's tables at the latest schema revision (idempotent).
@@ -377,8 +405,10 @@ class SQLStore:
         migrations.create_schema(self.engine)
 
     def close(self) -> None:
-        """Dispose of the connection pool."""
+        """Dispose of the connection pools."""
         self.engine.dispose()
+        if self._reader is not self.engine:
+            self._reader.dispose()
 
     # -- users -------------------------------------------------------------------
 
@@ -413,11 +443,8 @@ class SQLStore:
 
     def get_user(self, username: str) -> User | None:
         """Return the user named ``username``, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(*_USER_COLUMNS).where(users.c.username == username)
-            ).first()
-        return None if row is None else _user(row._mapping)
+        rows = self._read(sa.select(*_USER_COLUMNS).where(users.c.username == username))
+        return _user(rows[0]._mapping) if rows else None
 
     def list_users(self) -> Sequence[User]:
         """Return every user, by name."""
@@ -499,11 +526,10 @@ class SQLStore:
 
     def find_key(self, key_id: str) -> KeyMatch | None:
         """Return the key and its owner through one primary-key lookup."""
-        with self.engine.connect() as conn:
-            row = conn.execute(self._find_key, {"key_id": key_id}).first()
-        if row is None:
+        rows = self._read(self._find_key, {"key_id": key_id})
+        if not rows:
             return None
-        m = row._mapping
+        m = rows[0]._mapping
         owner = None
         if m["owner_id"] is not None:
             owner = _user({c.name: m[f"o_{c.name}"] for c in users.c})
@@ -616,9 +642,8 @@ class SQLStore:
 
     def get_client(self, client_id: str) -> Client | None:
         """Return the client through one primary-key lookup, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).first()
-        return None if row is None else _client(row._mapping)
+        rows = self._read(sa.select(clients).where(clients.c.id == client_id))
+        return _client(rows[0]._mapping) if rows else None
 
     def list_clients(self, *, kind: str | None = None) -> Sequence[Client]:
         """Return clients, optionally of one kind, by name and then id."""
@@ -683,11 +708,8 @@ class SQLStore:
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         """Return the refresh token through one primary-key lookup, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(refresh_tokens).where(refresh_tokens.c.id == token_id)
-            ).first()
-        return None if row is None else _refresh_token(row._mapping)
+        rows = self._read(sa.select(refresh_tokens).where(refresh_tokens.c.id == token_id))
+        return _refresh_token(rows[0]._mapping) if rows else None
 
     def rotate_refresh_token(self, token_id: str, successor: RefreshToken, at: datetime) -> bool:
         """Consume the token and insert its successor in one transaction; ``False`` if it lost.
@@ -937,8 +959,7 @@ class SQLStore:
             .where(revocations.c.revoked_at >= since, revocations.c.expires_at > since)
             .order_by(revocations.c.revoked_at, revocations.c.kind, revocations.c.id)
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = self._read(query)
         return [
             Revocation(
                 id=r.id,

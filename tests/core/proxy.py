@@ -16,8 +16,10 @@ down, which wakes the pumps blocked in ``recv``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import threading
+import time
 from types import TracebackType
 
 __all__ = ["TcpProxy"]
@@ -49,6 +51,10 @@ class TcpProxy:
             doomed = list(self._sockets)
             self._sockets.clear()
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would
+            # leave the kernel's listening socket alive, holding the port.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in doomed:
             _shut(sock)
@@ -89,7 +95,17 @@ class TcpProxy:
         # Reusing the port after a cut: the accepted connections it closed linger
         # in TIME_WAIT, which without SO_REUSEADDR would block the bind.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
+        # The old listener may still be closing in its accept thread right after a
+        # cut: retry the bind briefly instead of failing a quick cut-and-restore.
+        for attempt in range(100):
+            try:
+                listener.bind((self.host, self.port))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 99:
+                    listener.close()
+                    raise
+                time.sleep(0.02)
         listener.listen(64)
         self.port = listener.getsockname()[1]
         with self._lock:

@@ -187,3 +187,16 @@ def _works(call: Callable[[], object]) -> bool:
         return call() is not None
     except ServiceUnavailable:
         return False
+
+
+def test_a_lookup_after_the_database_came_back_succeeds_at_the_first_try(
+    auth: Callable[..., Authenticator], proxy: TcpProxy
+) -> None:
+    # The lookup pool keeps connections without a liveness ping (one round trip
+    # per lookup instead of four); a connection the outage killed is retried once.
+    api = auth()
+    key = api.keys.create(name="k", owner="admin").key
+    assert api.authenticate(Credential("x-api-key", key)) is not None  # pooled now
+    proxy.cut()
+    proxy.restore()
+    assert api.authenticate(Credential("x-api-key", key)) is not None

@@ -60,11 +60,15 @@ def statements(store: SQLStore) -> Iterator[list[str]]:
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
-    sa.event.listen(store.engine, "before_cursor_execute", note)
+    # The store reads through a second engine on PostgreSQL (autocommit lookups).
+    engines = {store.engine, store._reader}
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", note)
     try:
         yield seen
     finally:
-        sa.event.remove(store.engine, "before_cursor_execute", note)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", note)
 
 
 # -- the store as configured -----------------------------------------------------------
