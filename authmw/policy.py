@@ -75,6 +75,8 @@ class Policy:
         self.roles: Mapping[str, Role] = dict(roles)
         self.api_keys: ApiKeyMode = api_keys
         self._closure = {name: self._expand(name, ()) for name in roles}
+        self._effective_memo: dict[frozenset[str], frozenset[str]] = {}
+        self._scopes_memo: dict[frozenset[str], frozenset[str]] = {}
         self._scopes = {
             name: frozenset().union(*(roles[r].scopes for r in closure))
             for name, closure in self._closure.items()
@@ -119,11 +121,28 @@ class Policy:
 
     def effective_roles(self, roles: Iterable[str]) -> frozenset[str]:
         """Expand assigned roles through the hierarchy; unknown roles grant nothing."""
-        return frozenset().union(*(self._closure.get(r, frozenset()) for r in roles))
+        return self._memo(self._effective_memo, roles, self._closure)
 
     def scopes_for(self, roles: Iterable[str]) -> frozenset[str]:
         """Return every scope the given (assigned) roles grant."""
-        return frozenset().union(*(self._scopes.get(r, frozenset()) for r in roles))
+        return self._memo(self._scopes_memo, roles, self._scopes)
+
+    @staticmethod
+    def _memo(
+        memo: dict[frozenset[str], frozenset[str]],
+        roles: Iterable[str],
+        table: Mapping[str, frozenset[str]],
+    ) -> frozenset[str]:
+        # A policy never changes after it is built, and a deployment has a handful
+        # of role combinations, so each answer is computed once: building a token's
+        # principal asks for both on every cold verification.
+        key = roles if isinstance(roles, frozenset) else frozenset(roles)
+        found = memo.get(key)
+        if found is None:
+            found = frozenset().union(*(table.get(r, frozenset()) for r in key))
+            if len(memo) < 4096:
+                memo[key] = found
+        return found
 
     def may_own_global_key(self, roles: Iterable[str]) -> bool:
         """Whether a user with these roles may own a global personal key."""

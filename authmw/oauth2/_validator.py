@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import threading
+from concurrent.futures import Executor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from authmw.authenticator import Authenticator
 
-__all__ = ["CallContext", "ClientRef", "Throttled", "Validator", "call_context"]
+__all__ = ["CallContext", "ClientRef", "Throttled", "Validator", "call_context", "in_login_pool"]
 
 log = logging.getLogger("authmw")
 
@@ -57,6 +58,9 @@ class CallContext:
 
 
 call_context: ContextVar[CallContext | None] = ContextVar("authmw_oauth_call", default=None)
+
+#: ``active`` is true in the threads of AuthEndpoints' low-priority login pool.
+in_login_pool = threading.local()
 
 
 def _context() -> CallContext:
@@ -105,12 +109,12 @@ class Validator(RequestValidator):  # type: ignore[misc]
         self,
         authenticator: Authenticator,
         throttle: LoginThrottle,
-        login_slots: threading.BoundedSemaphore,
+        hashing: Executor,
     ) -> None:
         super().__init__()
         self._auth = authenticator
         self._throttle = throttle
-        self._login_slots = login_slots
+        self._hashing = hashing
 
     # -- client authentication (RFC 6749 section 2.3) ----------------------------------
 
@@ -214,13 +218,17 @@ class Validator(RequestValidator):  # type: ignore[misc]
         An outdated hash is upgraded on success.
         """
         user = self._auth.store.get_user(username)
-        # A verification takes a core for tens of milliseconds, on purpose. Only a
-        # few run at once, so a burst of logins queues among itself and the rest
-        # of the application keeps the other cores.
-        with self._login_slots:
-            ok, new_hash = self._auth.passwords.verify(
-                password, user.password_hash if user is not None else None
-            )
+        # A verification takes a core for tens of milliseconds, on purpose. It runs
+        # in the small pool of low-priority threads AuthEndpoints keeps for this:
+        # a burst of logins queues among itself, and the rest of the application
+        # keeps the CPU it needs (see AuthEndpoints(login_concurrency=...)).
+        stored = user.password_hash if user is not None else None
+        if getattr(in_login_pool, "active", False):  # the whole login runs there already
+            ok, new_hash = self._auth.passwords.verify(password, stored)
+        else:
+            ok, new_hash = self._hashing.submit(
+                self._auth.passwords.verify, password, stored
+            ).result()
         if not ok or user is None or user.disabled:
             return None
         if new_hash is not None:

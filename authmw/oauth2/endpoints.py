@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -54,7 +56,7 @@ from authmw.oauth2._http import (
     parse_form,
     wsgi_adapter,
 )
-from authmw.oauth2._validator import CallContext, Validator, call_context
+from authmw.oauth2._validator import CallContext, Validator, call_context, in_login_pool
 from authmw.oauth2.authorize import AUTHORIZE_PATH, Authorization
 from authmw.principal import Principal
 from authmw.throttle import LoginThrottle
@@ -143,13 +145,20 @@ class AuthEndpoints:
         self.issuer = issuer.rstrip("/") if issuer else None
         #: How many password verifications may run at once (default: half the cores).
         self.login_concurrency = login_concurrency or max(1, (os.cpu_count() or 2) // 2)
-        self._login_slots = threading.BoundedSemaphore(self.login_concurrency)
+        # Password verifications run in this pool alone: its size bounds how many
+        # run at once, and its threads run at a lower scheduling priority, so the
+        # threads serving other requests win the CPU when both want it.
+        self._hashing = ThreadPoolExecutor(
+            max_workers=self.login_concurrency,
+            thread_name_prefix="authmw-login",
+            initializer=_lower_priority,
+        )
         self._login_limiter: Any = None
         # Shared by every instance when the authenticator has Redis counters.
         self.throttle = throttle or LoginThrottle(authenticator.shared_throttle)
         _drop_oauthlib_debug()
         self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
-        validator = Validator(authenticator, self.throttle, self._login_slots)
+        validator = Validator(authenticator, self.throttle, self._hashing)
         self._validator = validator
         bearer = BearerToken(
             validator,
@@ -208,18 +217,18 @@ class AuthEndpoints:
         return asgi_adapter(self.handles, handle, app)
 
     async def _login_thread(self, call: Callable[[], HttpResponse]) -> HttpResponse:
-        # Logins wait for a password slot here, on the event loop, not in a worker
-        # thread: a burst of logins must not use up the thread pool that the
-        # application's own sync endpoints share.
-        if _anyio_thread is None:  # pragma: no cover - plain asyncio without anyio
+        # A login runs whole in the low-priority login pool: the password hash and
+        # the rest of its work yield the CPU to other requests. It waits for a
+        # thread of that pool on the event loop, so a burst of logins never takes
+        # the worker threads the application's own endpoints share.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - anyio on trio: bounded, not reniced
             if self._login_limiter is None:
-                self._login_limiter = asyncio.Semaphore(self.login_concurrency)
-            async with self._login_limiter:
-                return await asyncio.to_thread(call)
-        if self._login_limiter is None:
-            self._login_limiter = anyio.CapacityLimiter(self.login_concurrency)
-        response: HttpResponse = await _anyio_thread.run_sync(call, limiter=self._login_limiter)
-        return response
+                self._login_limiter = anyio.CapacityLimiter(self.login_concurrency)
+            response: HttpResponse = await _anyio_thread.run_sync(call, limiter=self._login_limiter)
+            return response
+        return await asyncio.wrap_future(self._hashing.submit(call))
 
     # -- handling ----------------------------------------------------------------------
 
@@ -492,6 +501,18 @@ def _client_credentials(
             "invalid_request", "The client_id in the form differs from the one in HTTP Basic."
         )
     return client_id, secret
+
+
+def _lower_priority() -> None:
+    """Start a login-pool thread: mark it, and lower its priority (nice +10) where allowed.
+
+    On Linux ``setpriority`` with a thread id applies to that thread alone. Else,
+    or without permission, the thread keeps its priority: logins are then only
+    bounded in number, which is still the main protection.
+    """
+    in_login_pool.active = True
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _is_login(request: HttpRequest) -> bool:
