@@ -6,10 +6,13 @@ and this file is loaded for every layer.
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from authmw import Authenticator, PasswordHasher, Policy, Settings, Store
 from authmw.shared import InvalidationBus
@@ -44,13 +47,32 @@ def hasher() -> PasswordHasher:
 def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]:
     """Build authenticators on real stores; every one is closed at teardown.
 
-    ``store`` is a SQLAlchemy URL (default: in-memory SQLite) or a ready store.
+    ``store`` is a SQLAlchemy URL or a ready store; by default in-memory SQLite, or
+    a private PostgreSQL schema when ``AUTHMW_TEST_STORE=postgres``.
     ``schema=True`` creates the tables and ``seed=True`` the users of :data:`SEED_USERS`.
     """
     made: list[Authenticator] = []
+    schemas: list[str] = []
+
+    def default_store() -> Store:
+        # AUTHMW_TEST_STORE=postgres runs every test that takes the default store on
+        # PostgreSQL instead, each in a schema of its own: the whole suite of flows
+        # against the production database, not only the store's own tests.
+        if os.environ.get("AUTHMW_TEST_STORE") != "postgres":
+            return SQLStore("sqlite://")
+        url = os.environ.get("AUTHMW_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("AUTHMW_TEST_STORE=postgres: set AUTHMW_TEST_POSTGRES_URL to run")
+        schema = f"authmw_t_{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.schema.CreateSchema(schema))
+        engine.dispose()
+        schemas.append(schema)
+        return SQLStore(url, connect_args={"options": f"-csearch_path={schema}"})
 
     def make(
-        store: Store | str = "sqlite://",
+        store: Store | str | None = None,
         *,
         policy: Policy | None = None,
         settings: Settings | None = None,
@@ -59,7 +81,10 @@ def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]
         seed: bool = True,
         bus: InvalidationBus | None = None,
     ) -> Authenticator:
-        real_store = SQLStore(store) if isinstance(store, str) else store
+        if store is None:
+            real_store = default_store()
+        else:
+            real_store = SQLStore(store) if isinstance(store, str) else store
         if settings is None:
             settings = Settings(secret_keys=(SECRET_KEY,))
         auth = Authenticator(
@@ -76,6 +101,12 @@ def make_authenticator(hasher: PasswordHasher) -> Iterator[AuthenticatorFactory]
     yield make
     for auth in made:
         auth.close()
+    if schemas:
+        engine = sa.create_engine(os.environ["AUTHMW_TEST_POSTGRES_URL"])
+        with engine.begin() as conn:
+            for schema in schemas:
+                conn.execute(sa.schema.DropSchema(schema, cascade=True))
+        engine.dispose()
 
 
 @pytest.fixture
