@@ -1,10 +1,24 @@
-"""Matching request paths against the public-path list of ``require_auth=True``."""
+"""Request paths: the route an ASGI scope names, and the public-path list of ``require_auth``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["PublicPaths"]
+__all__ = ["PublicPaths", "route_path"]
+
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """Return the path the app's router matches: ``scope["path"]`` without ``root_path``."""
+    # Under a root path (an app served at "/api" by a proxy), the ASGI path carries
+    # the prefix and the router matches what follows it; public paths and authmw's
+    # endpoints name routes. Stripped the way Starlette's router does
+    # (``starlette._utils.get_route_path``).
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 class PublicPaths:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from authmw._paths import PublicPaths
+from authmw._paths import PublicPaths, route_path
 from authmw.authenticator import Authenticator
 from authmw.context import RequestAuth, _current
 from authmw.credentials import asgi_raw
@@ -29,17 +29,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # RFC 6455 section 7.4.1: 1008 = policy violation, the closest a WebSocket gets to 401/403.
 _WS_POLICY_VIOLATION = 1008
-
-
-def _route_path(scope: Scope) -> str:
-    # Under a root path (an app served at "/api" by a proxy), the ASGI path carries
-    # the prefix and the router matches what follows it; public paths name routes.
-    # Strip it the way Starlette's router does (``starlette._utils.get_route_path``).
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :] or "/"
-    return path
 
 
 class AuthMiddleware:
@@ -78,7 +67,7 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = principal
         state["auth_error"] = error
-        if principal is None and self.require_auth and _route_path(scope) not in self.public_paths:
+        if principal is None and self.require_auth and route_path(scope) not in self.public_paths:
             await self._refuse(error or MissingCredentials(), scope, send)
             return
         token = _current.set(RequestAuth(auth, principal, error, scope))

@@ -57,9 +57,6 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # Printable ASCII without space: a URI has no other characters (RFC 3986 section 2).
 _URI_CHARS_RE = re.compile(r"[\x21-\x7e]+")
-# The hash an unknown client_id is compared against, so that answering "no such
-# client" costs the same hash and compare as answering "wrong secret".
-_DUMMY_HASH = keys.hash_secret(keys.ParsedKey("0" * keys.ID_LENGTH, "0" * keys.SECRET_LENGTH))
 
 
 def check_redirect_uri(uri: str) -> str:
@@ -321,10 +318,10 @@ class Clients:
         presented = keys.hash_secret(parsed)
         client = self._auth.store.get_client(client_id)
         now = datetime.now(UTC)
-        current_hash = previous_hash = _DUMMY_HASH
+        current_hash = previous_hash = keys.DUMMY_HASH
         previous_valid = False
         if client is not None:
-            current_hash = client.secret_hash or _DUMMY_HASH
+            current_hash = client.secret_hash or keys.DUMMY_HASH
             if client.previous_secret_hash is not None:
                 previous_hash = client.previous_secret_hash
                 expires = client.previous_secret_expires_at

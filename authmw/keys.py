@@ -30,10 +30,10 @@ import re
 import secrets
 import string
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from authmw.errors import InvalidToken
 from authmw.store import ApiKey, Conflict, KeyMatch, NotFound
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "DUMMY_HASH",
     "ApiKeys",
     "IssuedKey",
     "ParsedKey",
+    "find_stored",
     "generate",
     "hash_secret",
     "parse",
@@ -133,6 +135,40 @@ def hash_secret(parsed: ParsedKey) -> str:
     """Return the versioned hash stored for a key (binds the secret to its id)."""
     digest = hashlib.sha256(f"{parsed.key_id}:{parsed.secret}".encode()).hexdigest()
     return f"{_HASH_VERSION}${digest}"
+
+
+#: Compared against when a lookup finds no record, so that an unknown id costs the
+#: same hash and comparison as a wrong secret (timing tells the two apart otherwise).
+DUMMY_HASH = hash_secret(ParsedKey("0" * ID_LENGTH, "0" * SECRET_LENGTH))
+
+
+class HasSecretHash(Protocol):
+    """A stored record with the hash of its secret (a refresh token, a code...)."""
+
+    @property
+    def secret_hash(self) -> str:
+        """The versioned hash of the secret."""
+        ...
+
+
+R = TypeVar("R", bound=HasSecretHash)
+
+
+def find_stored(value: str, prefix: str, fetch: Callable[[str], R | None]) -> R | None:
+    """Return the record ``value`` names if its secret matches; ``None`` otherwise.
+
+    For every secret in this format: a malformed value is refused without a store
+    hit; an unknown id is compared against :data:`DUMMY_HASH`, in constant time.
+    """
+    try:
+        parsed = parse(value, prefix)
+    except InvalidToken:
+        return None
+    record = fetch(parsed.key_id)
+    expected = record.secret_hash if record is not None else DUMMY_HASH
+    if not hmac.compare_digest(expected, hash_secret(parsed)) or record is None:
+        return None
+    return record
 
 
 def verify(match: KeyMatch | None, parsed: ParsedKey, now: datetime) -> ApiKey | None:

@@ -28,7 +28,6 @@ access tokens issued from it included.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -495,15 +494,8 @@ class Tokens:
 
     def _find_refresh(self, value: str) -> RefreshToken | None:
         """Return the stored refresh token ``value`` names, if its secret matches."""
-        try:
-            parsed = _keys.parse(value, self._auth.settings.refresh_prefix)
-        except InvalidToken:
-            return None
-        record = self._auth.store.get_refresh_token(parsed.key_id)
-        expected = record.secret_hash if record is not None else _DUMMY_HASH
-        if not hmac.compare_digest(expected, _keys.hash_secret(parsed)) or record is None:
-            return None
-        return record
+        store = self._auth.store
+        return _keys.find_stored(value, self._auth.settings.refresh_prefix, store.get_refresh_token)
 
     def refresh(self, value: str, client: Client, requested: frozenset[str] | None) -> IssuedTokens:
         """Rotate a refresh token: its successor and a new access token, or a :class:`GrantError`.
@@ -819,11 +811,6 @@ class Tokens:
         else:
             self._users.pop(subject, None)
             self._clients.pop(subject, None)
-
-
-# Compared against when a refresh token's id is unknown, so an unknown id and a
-# wrong secret take the same time.
-_DUMMY_HASH = _keys.hash_secret(_keys.ParsedKey("0" * _keys.ID_LENGTH, "0" * _keys.SECRET_LENGTH))
 
 
 def _ask(call: Callable[[], T]) -> Flow[T]:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["MAX_BODY", "FormError", "HttpRequest", "HttpResponse", "parse_form"]
+from authmw._paths import route_path
+
+__all__ = ["MAX_BODY", "TOO_LARGE", "FormError", "HttpRequest", "HttpResponse", "parse_form"]
 
 #: The largest request body the endpoints read. A token request is a few hundred bytes.
 MAX_BODY = 16 * 1024
@@ -112,7 +114,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_TOO_LARGE = HttpResponse.json(
+#: The answer to a body over :data:`MAX_BODY` (in every adapter, the Django view too).
+TOO_LARGE = HttpResponse.json(
     413, {"error": "invalid_request", "error_description": "The request body is too large."}
 )
 _STATUS_TEXT = {
@@ -159,7 +162,7 @@ def _wsgi_call(environ: dict[str, Any], path: str, handle: Handler) -> HttpRespo
     except ValueError:
         length = -1
     if length < 0 or length > MAX_BODY:
-        return _TOO_LARGE
+        return TOO_LARGE
     body = environ["wsgi.input"].read(length) if length else b""
     headers = []
     for key, value in environ.items():
@@ -187,7 +190,7 @@ def asgi_adapter(
     """Do what :func:`wsgi_adapter` does, for ASGI; ``handle`` must not block the loop."""
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not handles(_route_path(scope)):
+        if scope["type"] != "http" or not handles(route_path(scope)):
             if app is not None:
                 await app(scope, receive, send)
                 return
@@ -197,12 +200,12 @@ def asgi_adapter(
         else:
             body = await _read_body(receive)
             if body is None:
-                response = _TOO_LARGE
+                response = TOO_LARGE
             else:
                 response = await handle(
                     HttpRequest(
                         method=scope["method"].upper(),
-                        path=_route_path(scope),
+                        path=route_path(scope),
                         query=scope.get("query_string", b"").decode("latin-1"),
                         headers=tuple(
                             (k.decode("latin-1").lower(), v.decode("latin-1"))
@@ -245,11 +248,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :] or "/"
-    return path

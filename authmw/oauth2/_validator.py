@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 
     from authmw.authenticator import Authenticator
 
-__all__ = ["CallContext", "ClientRef", "Throttled", "Validator", "call_context", "in_login_pool"]
+__all__ = [
+    "CallContext",
+    "ClientRef",
+    "LoginRefused",
+    "Throttled",
+    "Validator",
+    "call_context",
+    "in_login_pool",
+]
 
 log = logging.getLogger("authmw")
 
@@ -100,6 +108,14 @@ class Throttled(oauth_errors.OAuth2Error):  # type: ignore[misc]
 
 
 _INVALID_CREDENTIALS = "Invalid username or password."
+
+
+class LoginRefused(Exception):
+    """A login that fails: throttled (``retry_after`` seconds), or bad credentials (``None``)."""
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        super().__init__("throttled" if retry_after is not None else "bad credentials")
+        self.retry_after = retry_after
 
 
 class Validator(RequestValidator):  # type: ignore[misc]
@@ -191,24 +207,40 @@ class Validator(RequestValidator):  # type: ignore[misc]
             raise oauth_errors.UnauthorizedClientError(
                 description="Only first-party apps may use the password grant.", request=request
             )
-        ctx = _context()
-        wait = self._throttle.retry_after(username, ctx.address)
-        if wait is not None:
-            self._auth.audit.emit(
-                "login.throttled", address=ctx.address, client_id=client.client_id
+        try:
+            request.user = self.login(
+                username, password, address=_context().address, client_id=client.client_id
             )
-            raise Throttled(wait, request=request)
+        except LoginRefused as refused:
+            if refused.retry_after is not None:
+                raise Throttled(refused.retry_after, request=request) from None
+            raise oauth_errors.InvalidGrantError(
+                description=_INVALID_CREDENTIALS, request=request
+            ) from None
+        return True
+
+    def login(
+        self, username: str, password: str, *, address: str | None, client_id: str | None = None
+    ) -> User:
+        """Log a user in: the one rule of the token endpoint and of the login page.
+
+        The throttle is asked first (a throttled attempt checks no password), then
+        one hash is verified whatever the failure; the throttle and the audit log
+        learn the outcome. Raises :class:`LoginRefused`.
+        """
+        ids = {} if client_id is None else {"client_id": client_id}
+        wait = self._throttle.retry_after(username, address)
+        if wait is not None:
+            self._auth.audit.emit("login.throttled", address=address, **ids)
+            raise LoginRefused(wait)
         user = self.check_password(username, password)
         if user is None:
-            self._throttle.failed(username, ctx.address)
-            self._auth.audit.emit("login.failed", address=ctx.address, client_id=client.client_id)
-            raise oauth_errors.InvalidGrantError(description=_INVALID_CREDENTIALS, request=request)
-        self._throttle.succeeded(username, ctx.address)
-        self._auth.audit.emit(
-            "login.succeeded", user=user.username, address=ctx.address, client_id=client.client_id
-        )
-        request.user = user
-        return True
+            self._throttle.failed(username, address)
+            self._auth.audit.emit("login.failed", address=address, **ids)
+            raise LoginRefused()
+        self._throttle.succeeded(username, address)
+        self._auth.audit.emit("login.succeeded", user=user.username, address=address, **ids)
+        return user
 
     def check_password(self, username: str, password: str) -> User | None:
         """Return the user if the password is theirs and the account is enabled.
@@ -505,15 +537,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
         return True
 
     def _find_code(self, value: str) -> AuthorizationCode | None:
-        try:
-            parsed = _keys.parse(value, self._auth.settings.code_prefix)
-        except Exception:  # InvalidToken: not one of our codes
-            return None
-        record = self._auth.store.get_code(parsed.key_id)
-        expected = record.secret_hash if record is not None else _DUMMY_CODE_HASH
-        if not hmac.compare_digest(expected, _keys.hash_secret(parsed)) or record is None:
-            return None
-        return record
+        return _keys.find_stored(value, self._auth.settings.code_prefix, self._auth.store.get_code)
 
     def _code_replayed(self, record: AuthorizationCode, now: datetime) -> None:
         self._auth.audit.emit(
@@ -573,9 +597,6 @@ class Validator(RequestValidator):  # type: ignore[misc]
 
 # RFC 7636 section 4.1: 43-128 characters of the unreserved set.
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
-_DUMMY_CODE_HASH = _keys.hash_secret(
-    _keys.ParsedKey("0" * _keys.ID_LENGTH, "0" * _keys.SECRET_LENGTH)
-)
 
 
 def _s256_matches(verifier: str, challenge: str) -> bool:

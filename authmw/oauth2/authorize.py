@@ -47,14 +47,13 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant
 
 from authmw.oauth2._http import FormError, HttpRequest, HttpResponse, parse_form
-from authmw.oauth2._validator import CallContext, Validator, call_context
+from authmw.oauth2._validator import CallContext, LoginRefused, Validator, call_context
 from authmw.store import Client, User
 
 if TYPE_CHECKING:
     from oauthlib.oauth2 import BearerToken
 
     from authmw.authenticator import Authenticator
-    from authmw.throttle import LoginThrottle
 
 __all__ = ["AUTHORIZE_PATH", "Authorization", "S256OnlyCodeGrant"]
 
@@ -98,7 +97,6 @@ class Authorization:
         authenticator: Authenticator,
         validator: Validator,
         bearer: BearerToken,
-        throttle: LoginThrottle,
         *,
         platform_name: str,
         scope_descriptions: Mapping[str, str],
@@ -108,7 +106,6 @@ class Authorization:
         self._auth = authenticator
         self._address_of = address_of
         self._validator = validator
-        self._throttle = throttle
         self.platform_name = platform_name
         self.scope_descriptions = dict(scope_descriptions)
         grant = S256OnlyCodeGrant(validator)
@@ -270,9 +267,12 @@ class Authorization:
         address = self._address_of(request)
         if not username or not password:
             return _Page("login.html", 400, {"error": "Enter your username and password."})
-        wait = self._throttle.retry_after(username, address)
-        if wait is not None:
-            self._auth.audit.emit("login.throttled", address=address)
+        try:
+            return self._validator.login(username, password, address=address)
+        except LoginRefused as refused:
+            wait = refused.retry_after
+            if wait is None:
+                return _Page("login.html", 400, {"error": "Invalid username or password."})
             minutes = max(1, round(wait / 60))
             return _Page(
                 "login.html",
@@ -280,14 +280,6 @@ class Authorization:
                 {"error": f"Too many failed attempts. Try again in about {minutes} min."},
                 retry_after=wait,
             )
-        user = self._validator.check_password(username, password)
-        if user is None:
-            self._throttle.failed(username, address)
-            self._auth.audit.emit("login.failed", address=address)
-            return _Page("login.html", 400, {"error": "Invalid username or password."})
-        self._throttle.succeeded(username, address)
-        self._auth.audit.emit("login.succeeded", user=user.username, address=address)
-        return user
 
     def _session_cookie(self, request: HttpRequest, user: User) -> str:
         value = self._session_signer().sign(f"{user.username}:{user.credential_epoch}").decode()

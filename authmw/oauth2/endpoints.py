@@ -170,7 +170,6 @@ class AuthEndpoints:
             authenticator,
             validator,
             bearer,
-            self.throttle,
             platform_name=platform_name,
             scope_descriptions=scope_descriptions or {},
             templates=templates,

@@ -32,8 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from authmw.authenticator import Authenticator
 from authmw.oauth2 import AuthEndpoints
 from authmw.oauth2 import HttpRequest as NeutralRequest
-from authmw.oauth2 import HttpResponse as NeutralResponse
-from authmw.oauth2._http import MAX_BODY
+from authmw.oauth2._http import MAX_BODY, TOO_LARGE
 from authmw_django.conf import get_authenticator
 
 __all__ = ["oauth_endpoints", "oauth_view"]
@@ -59,9 +58,7 @@ def oauth_view(**options: Any) -> View:
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
-            answer = NeutralResponse.json(
-                413, {"error": "invalid_request", "error_description": "The body is too large."}
-            )
+            answer = TOO_LARGE
         else:
             answer = endpoints_for(get_authenticator()).handle(
                 NeutralRequest(
