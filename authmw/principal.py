@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 __all__ = ["KINDS", "Kind", "Principal"]
 
@@ -13,9 +14,8 @@ Kind = Literal["api_key", "user", "client", "delegated"]
 KINDS: frozenset[str] = frozenset({"api_key", "user", "client", "delegated"})
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller.
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """An authenticated caller (immutable; compared and hashed by value).
 
     ``roles`` holds the *effective* roles: the role hierarchy is already expanded,
     so a manager's principal lists ``employee`` too and a check is one set lookup.
@@ -34,7 +34,7 @@ class Principal:
     credential_id: str | None = None
     client_id: str | None = None
     expires_at: datetime | None = None
-    unrestricted: bool = field(default=False)
+    unrestricted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form served by ``GET /me``: sets become sorted lists."""

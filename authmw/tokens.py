@@ -27,8 +27,9 @@ access tokens issued from it included.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
-import json
+import hmac
 import logging
 import secrets
 import threading
@@ -36,10 +37,11 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from itsdangerous import BadData, Signer, want_bytes
-from itsdangerous.encoding import base64_decode, base64_encode
+import msgspec
+from itsdangerous import Signer
+from itsdangerous.encoding import base64_encode
 
 from authmw import keys as _keys
 from authmw.errors import InvalidToken, ServiceUnavailable
@@ -72,7 +74,6 @@ _PAYLOAD_VERSION = 1
 MIN_SECRET_KEY_LENGTH = 32
 
 TokenKind = Literal["user", "client", "delegated"]
-_TOKEN_KINDS: frozenset[str] = frozenset({"user", "client", "delegated"})
 
 T = TypeVar("T")
 Flow = Generator[Callable[[], Any], Any, T]
@@ -94,121 +95,48 @@ class GrantError(Exception):
 # -- access tokens --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    """What an access token says, after its signature has been checked."""
-
-    token_id: str
-    kind: TokenKind
-    subject: str
-    client_id: str
-    issued_at: int
-    expires_at: int
-    roles: frozenset[str] = frozenset()
-    scopes: frozenset[str] = frozenset()
-    teams: frozenset[str] = frozenset()
-    team: str | None = None
-    #: The user's credential epoch when the token was issued (``None`` for clients).
-    epoch: int | None = None
-    #: The refresh family the token was issued from (``None`` for client tokens).
-    family_id: str | None = None
-
-    def to_payload(self) -> dict[str, Any]:
-        """Return the compact JSON that is signed (short keys: it goes on every request)."""
-        payload: dict[str, Any] = {
-            "v": _PAYLOAD_VERSION,
-            "jti": self.token_id,
-            "knd": self.kind,
-            "sub": self.subject,
-            "cid": self.client_id,
-            "iat": self.issued_at,
-            "exp": self.expires_at,
-            "rol": sorted(self.roles),
-            "scp": sorted(self.scopes),
-            "tms": sorted(self.teams),
-        }
-        if self.team is not None:
-            payload["tm"] = self.team
-        if self.epoch is not None:
-            payload["ep"] = self.epoch
-        if self.family_id is not None:
-            payload["fam"] = self.family_id
-        return payload
-
-    @classmethod
-    def from_payload(cls, data: object) -> AccessClaims:
-        """Rebuild claims from a verified payload; :class:`InvalidToken` if it is not ours."""
-        # The signature proves we wrote the payload, but a payload from an older
-        # release (or a bug) must still fail as a 401, never as a 500.
-        try:
-            if not isinstance(data, dict) or data.get("v") != _PAYLOAD_VERSION:
-                raise TypeError
-            kind = data["knd"]
-            if kind not in _TOKEN_KINDS:
-                raise TypeError
-            claims = cls(
-                token_id=_str(data["jti"]),
-                kind=kind,
-                subject=_str(data["sub"]),
-                client_id=_str(data["cid"]),
-                issued_at=_int(data["iat"]),
-                expires_at=_int(data["exp"]),
-                roles=_strings(data["rol"]),
-                scopes=_strings(data["scp"]),
-                teams=_strings(data["tms"]),
-                team=_optional(data.get("tm"), _str),
-                epoch=_optional(data.get("ep"), _int),
-                family_id=_optional(data.get("fam"), _str),
-            )
-        except (KeyError, TypeError):
-            raise InvalidToken() from None
-        return claims
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError
-    return value
-
-
-#: Timestamps beyond this (the year 2242) are not ours: datetime could not even hold some.
+#: Timestamps and epochs at or beyond this (a timestamp in 2242) are not ours: datetime
+#: could not even hold some.
 _MAX_TIMESTAMP = 2**33
+_Number = Annotated[int, msgspec.Meta(ge=0, lt=_MAX_TIMESTAMP)]
 
 
-def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _MAX_TIMESTAMP:
-        raise TypeError
-    return value
+class AccessClaims(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag_field="v", tag=_PAYLOAD_VERSION
+):
+    """What an access token says, after its signature has been checked.
 
-
-def _strings(value: object) -> frozenset[str]:
-    if type(value) is not list or not all(type(item) is str for item in value):
-        raise TypeError
-    return frozenset(value)
-
-
-def _optional(value: object, convert: Callable[[object], T]) -> T | None:
-    return None if value is None else convert(value)
-
-
-class _Signer(Signer):
-    """itsdangerous's HMAC signer, deriving each key once rather than on every call.
-
-    ``derive_key`` is a pure function of the key (a SHA-256 over salt and key);
-    on the cold path of a token it was a tenth of the signature check.
+    The class is also the payload's schema: each field says the short key it has
+    on the wire (it goes on every request) and the type it must have. Decoding
+    validates every field in one pass, so a payload from an older release, or
+    one that is merely well signed, fails as a 401, never as a 500. The ``v`` tag
+    names the payload version; a token of another version does not decode.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._derived: dict[bytes | None, bytes] = {}
+    token_id: str = msgspec.field(name="jti")
+    kind: TokenKind = msgspec.field(name="knd")
+    subject: str = msgspec.field(name="sub")
+    client_id: str = msgspec.field(name="cid")
+    issued_at: _Number = msgspec.field(name="iat")
+    expires_at: _Number = msgspec.field(name="exp")
+    roles: frozenset[str] = msgspec.field(default=frozenset(), name="rol")
+    scopes: frozenset[str] = msgspec.field(default=frozenset(), name="scp")
+    teams: frozenset[str] = msgspec.field(default=frozenset(), name="tms")
+    team: str | None = msgspec.field(default=None, name="tm")
+    #: The user's credential epoch when the token was issued (``None`` for clients).
+    epoch: _Number | None = msgspec.field(default=None, name="ep")
+    #: The refresh family the token was issued from (``None`` for client tokens).
+    family_id: str | None = msgspec.field(default=None, name="fam")
 
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        """Return the derived key, computed on first use."""
-        raw = None if secret_key is None else want_bytes(secret_key)
-        derived = self._derived.get(raw)
-        if derived is None:
-            derived = self._derived[raw] = super().derive_key(secret_key)
-        return derived
+    def to_payload(self) -> dict[str, Any]:
+        """Return the payload that is signed, as plain JSON values (sets as sorted lists)."""
+        payload: dict[str, Any] = msgspec.to_builtins(self, order="sorted")
+        return payload
+
+
+# Sorted keys and sets: the same claims always give the same token.
+_ENCODER = msgspec.json.Encoder(order="sorted")
+_DECODER = msgspec.json.Decoder(AccessClaims)
 
 
 class AccessTokenCodec:
@@ -220,7 +148,7 @@ class AccessTokenCodec:
     True
     """
 
-    __slots__ = ("_head", "_signer")
+    __slots__ = ("_head", "_macs")
 
     def __init__(self, secret_keys: Iterable[str], *, prefix: str = ACCESS_PREFIX) -> None:
         keys = list(secret_keys)
@@ -232,11 +160,15 @@ class AccessTokenCodec:
         if any(len(key) < MIN_SECRET_KEY_LENGTH for key in keys):
             raise ValueError(f"each signing key needs at least {MIN_SECRET_KEY_LENGTH} characters")
         self._head = f"{_keys.check_prefix(prefix)}_"
-        # itsdangerous takes keys oldest to newest and signs with the last one;
-        # authmw's configuration lists them newest first, as operators write them.
-        # A bare Signer over base64 JSON rather than a Serializer: the serializer's
-        # per-call signer construction and zlib round trip doubled the cold path.
-        self._signer = _Signer(list(reversed(keys)), salt=_SALT, digest_method=hashlib.sha256)
+        # The format is itsdangerous's Signer: base64url(payload) "." base64url(mac),
+        # the mac an HMAC-SHA256 under the key itsdangerous derives from each secret
+        # and the salt, so its tools read our tokens (a test holds us to that). The
+        # HMAC itself is computed here: unsign() built objects and re-encoded values
+        # per call, a third of the cold path. Each key's HMAC is set up once and
+        # copied per token, which skips OpenSSL's per-call key schedule.
+        derive = Signer(keys[0], salt=_SALT, digest_method=hashlib.sha256).derive_key
+        # Newest first: tokens are signed with the first.
+        self._macs = tuple(hmac.new(derive(key), digestmod=hashlib.sha256) for key in keys)
 
     def owns(self, value: str) -> bool:
         """Whether ``value`` has the access-token prefix (says nothing about validity)."""
@@ -244,11 +176,12 @@ class AccessTokenCodec:
 
     def encode(self, claims: AccessClaims) -> str:
         """Return the signed token for ``claims``."""
-        return self._seal(claims.to_payload())
+        return self._seal(claims)
 
     def _seal(self, payload: object) -> str:
-        body = base64_encode(json.dumps(payload, separators=(",", ":")).encode())
-        return self._head + self._signer.sign(body).decode("ascii")
+        body = base64_encode(_ENCODER.encode(payload))
+        mac = base64_encode(self._mac(self._macs[0], body))
+        return f"{self._head}{body.decode('ascii')}.{mac.decode('ascii')}"
 
     def decode(self, value: str) -> AccessClaims:
         """Check the signature and return the claims; :class:`InvalidToken` otherwise.
@@ -258,11 +191,36 @@ class AccessTokenCodec:
         if not value.startswith(self._head):
             raise InvalidToken()
         try:
-            body = self._signer.unsign(value[len(self._head) :].encode("ascii"))
-            payload = json.loads(base64_decode(body))
-        except (BadData, ValueError, UnicodeError):
-            raise InvalidToken() from None
-        return AccessClaims.from_payload(payload)
+            body, dot, mac = value[len(self._head) :].encode("ascii").rpartition(b".")
+            if dot and self._signed(body, _b64decode(mac)):
+                return _DECODER.decode(_b64decode(body))
+        except (ValueError, msgspec.DecodeError):  # binascii.Error and UnicodeError included
+            pass
+        raise InvalidToken()
+
+    def _signed(self, body: bytes, mac: bytes) -> bool:
+        # Every key is tried, so the time taken does not say which one matched.
+        valid = False
+        for keyed in self._macs:
+            valid |= hmac.compare_digest(mac, self._mac(keyed, body))
+        return valid
+
+    @staticmethod
+    def _mac(keyed: hmac.HMAC, body: bytes) -> bytes:
+        mac = keyed.copy()
+        mac.update(body)
+        return mac.digest()
+
+
+# base64url to standard base64. "+", "/" and "=" map to characters that strict
+# decoding refuses, so each token has exactly one spelling: unpadded base64url.
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/-_*")
+
+
+def _b64decode(data: bytes) -> bytes:
+    """Decode unpadded base64url strictly: any character outside the alphabet is an error."""
+    padded = data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
 
 
 # -- revocations ----------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from itsdangerous import Signer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from authmw import Authenticator, Settings, keys
 from authmw.credentials import Credential
@@ -60,6 +64,34 @@ def test_a_token_signed_with_an_older_key_still_verifies() -> None:
     assert AccessTokenCodec([KEY_B]).decode(rotated.encode(claims())) == claims()
     with pytest.raises(InvalidToken):
         AccessTokenCodec([KEY_A]).decode(rotated.encode(claims()))
+
+
+def test_the_format_is_itsdangerous_signer_over_base64_json() -> None:
+    # The documented format, checked against itsdangerous itself, both ways: its
+    # Signer reads our tokens, and a token it signs decodes here.
+    signer = Signer(KEY_A, salt="authmw.access-token.v1", digest_method=hashlib.sha256)
+    token = AccessTokenCodec([KEY_A]).encode(claims())
+    body = signer.unsign(token.removeprefix("amt_"))
+    assert json.loads(base64_decode(body))["sub"] == "alice"
+    foreign = "amt_" + signer.sign(base64_encode(json.dumps(claims().to_payload()))).decode()
+    assert AccessTokenCodec([KEY_A]).decode(foreign) == claims()
+
+
+def test_a_token_has_one_spelling() -> None:
+    # Characters outside base64url, or base64's "+" and "/" for "-" and "_", fail
+    # even where a lax decoder would map them to the same bytes.
+    codec = AccessTokenCodec([KEY_A])
+    token = codec.encode(claims())
+    body, _, mac = token.rpartition(".")
+    for bad in (
+        f"{body}.{mac.replace('-', '+').replace('_', '/')}",
+        f"{body}.{mac}=",
+        f"{body}.{mac[:20]}\n{mac[20:]}",
+        f"{body}.{mac[:20]}*{mac[20:]}",
+    ):
+        if bad != token:
+            with pytest.raises(InvalidToken):
+                codec.decode(bad)
 
 
 def test_a_token_signed_with_a_removed_key_fails() -> None:
