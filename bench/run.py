@@ -34,6 +34,7 @@ from bench.harness import Variant, interleaved, make_scope, variant_status
 from bench.report import ScaleOut, Targets, asgi_rows, render_chart, render_markdown
 from bench.revocation import measure_revocation, redis_url
 from bench.revocation import unavailable_reason as redis_unavailable
+from bench.tokens import measure_tokens
 from bench.warm import measure_warm
 from bench.wsgi_apps import django_variants, flask_variants
 
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     cold = measure_cold(path, keys, lookups=lookups)
     del keys
     gc.collect()
+    _log("access tokens")
+    tokens = measure_tokens(number=max(1, warm_number // 4), repeat=warm_repeat, cold_calls=lookups)
+    gc.collect()
     scale_out = None
     if args.scale_out:
         pg_keys, revocations, contrast = SCALE_OUT_QUICK if args.quick else SCALE_OUT_FULL
@@ -203,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         chart=chart,
         breakdown=breakdown_rows,
         breakdown_rounds=breakdown_rounds,
+        tokens=tokens,
         scale_out=scale_out,
     )
     print(markdown)

@@ -29,6 +29,7 @@ from authmw.store import (
     Revocation,
     User,
 )
+from authmw.store._lookup import Lookup
 
 __all__ = ["SQLStore", "metadata"]
 
@@ -367,30 +368,32 @@ class SQLStore:
                 options = {**engine_options, "pool_pre_ping": False}
                 self._reader = create_engine(url_or_engine, isolation_level="AUTOCOMMIT", **options)
         owner = users.alias("owner")
-        self._find_key = (
+        reader = self._reader
+        self._find_key = Lookup(
+            reader,
             sa.select(api_keys, *(c.label(f"o_{c.name}") for c in owner.c))
             .select_from(api_keys.outerjoin(owner, api_keys.c.owner_id == owner.c.id))
-            .where(api_keys.c.id == sa.bindparam("key_id"))
+            .where(api_keys.c.id == sa.bindparam("key_id")),
+        )
+        self._get_user = Lookup(
+            reader, sa.select(*_USER_COLUMNS).where(users.c.username == sa.bindparam("username"))
+        )
+        self._get_client = Lookup(
+            reader, sa.select(clients).where(clients.c.id == sa.bindparam("client_id"))
+        )
+        self._get_refresh_token = Lookup(
+            reader, sa.select(refresh_tokens).where(refresh_tokens.c.id == sa.bindparam("token_id"))
+        )
+        since = sa.bindparam("since", type_=UTCDateTime)
+        self._revocations_since = Lookup(
+            reader,
+            sa.select(revocations)
+            .where(revocations.c.revoked_at >= since, revocations.c.expires_at > since)
+            .order_by(revocations.c.revoked_at, revocations.c.kind, revocations.c.id),
         )
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
-
-    def _read(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> Any:
-        """Run one read-only statement on the lookup pool; return its rows.
-
-        A connection the server closed (a restart, an idle timeout) fails its
-        first use; SQLAlchemy then discards the pool's connections, and the one
-        retry gets a fresh one. Any other error is the caller's to handle.
-        """
-        for attempt in (1, 2):
-            try:
-                with self._reader.connect() as conn:
-                    return conn.execute(statement, params or {}).all()
-            except sa.exc.DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def create_schema(self) -> None:
         """Create authmw's tables at the latest schema revision (idempotent).
@@ -443,8 +446,8 @@ class SQLStore:
 
     def get_user(self, username: str) -> User | None:
         """Return the user named ``username``, or ``None``."""
-        rows = self._read(sa.select(*_USER_COLUMNS).where(users.c.username == username))
-        return _user(rows[0]._mapping) if rows else None
+        rows = self._get_user.rows({"username": username})
+        return _user(rows[0]) if rows else None
 
     def list_users(self) -> Sequence[User]:
         """Return every user, by name."""
@@ -526,10 +529,10 @@ class SQLStore:
 
     def find_key(self, key_id: str) -> KeyMatch | None:
         """Return the key and its owner through one primary-key lookup."""
-        rows = self._read(self._find_key, {"key_id": key_id})
+        rows = self._find_key.rows({"key_id": key_id})
         if not rows:
             return None
-        m = rows[0]._mapping
+        m = rows[0]
         owner = None
         if m["owner_id"] is not None:
             owner = _user({c.name: m[f"o_{c.name}"] for c in users.c})
@@ -642,8 +645,8 @@ class SQLStore:
 
     def get_client(self, client_id: str) -> Client | None:
         """Return the client through one primary-key lookup, or ``None``."""
-        rows = self._read(sa.select(clients).where(clients.c.id == client_id))
-        return _client(rows[0]._mapping) if rows else None
+        rows = self._get_client.rows({"client_id": client_id})
+        return _client(rows[0]) if rows else None
 
     def list_clients(self, *, kind: str | None = None) -> Sequence[Client]:
         """Return clients, optionally of one kind, by name and then id."""
@@ -708,8 +711,8 @@ class SQLStore:
 
     def get_refresh_token(self, token_id: str) -> RefreshToken | None:
         """Return the refresh token through one primary-key lookup, or ``None``."""
-        rows = self._read(sa.select(refresh_tokens).where(refresh_tokens.c.id == token_id))
-        return _refresh_token(rows[0]._mapping) if rows else None
+        rows = self._get_refresh_token.rows({"token_id": token_id})
+        return _refresh_token(rows[0]) if rows else None
 
     def rotate_refresh_token(self, token_id: str, successor: RefreshToken, at: datetime) -> bool:
         """Consume the token and insert its successor in one transaction; ``False`` if it lost.
@@ -954,19 +957,14 @@ class SQLStore:
 
     def revocations_since(self, since: datetime) -> Sequence[Revocation]:
         """Return revocations made at or after ``since`` that expire after it, oldest first."""
-        query = (
-            sa.select(revocations)
-            .where(revocations.c.revoked_at >= since, revocations.c.expires_at > since)
-            .order_by(revocations.c.revoked_at, revocations.c.kind, revocations.c.id)
-        )
-        rows = self._read(query)
+        rows = self._revocations_since.rows({"since": since})
         return [
             Revocation(
-                id=r.id,
-                kind=r.kind,
-                subject=r.subject,
-                expires_at=r.expires_at,
-                revoked_at=r.revoked_at,
+                id=r["id"],
+                kind=r["kind"],
+                subject=r["subject"],
+                expires_at=r["expires_at"],
+                revoked_at=r["revoked_at"],
             )
             for r in rows
         ]

@@ -453,9 +453,8 @@ def test_revocations_since_uses_the_index_on_sqlite(sqlite_store: SQLStore) -> N
         sqlite_store.add_revocation(revocation(f"jti-{i}", revoked_at=T0 + timedelta(minutes=i)))
     with statements(sqlite_store) as seen:
         sqlite_store.revocations_since(T0)
-    bound = (T0.replace(tzinfo=None).isoformat(sep=" "),) * 2
     with sqlite_store.engine.connect() as conn:
-        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + seen[0], bound).all()
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + seen[0]).all()
     details = [row[-1] for row in plan]
     assert details, "no plan"
     assert not any(d.startswith("SCAN") for d in details), details
@@ -474,7 +473,7 @@ def test_revocations_since_can_use_the_index_on_postgres(postgres_store: SQLStor
     with postgres_store.engine.connect() as conn:
         # A table this small is cheaper to scan, so forbid that to see the index is usable.
         conn.exec_driver_sql("SET enable_seqscan = off")
-        params = {"revoked_at_1": T0, "expires_at_1": T0}
+        params = {"since": T0}
         plan = conn.exec_driver_sql("EXPLAIN " + seen[0], params).scalars().all()
     text = "\n".join(plan)
     assert "ix_authmw_revocations_revoked_at" in text, text
