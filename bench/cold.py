@@ -206,7 +206,7 @@ def measure_cold(path: Path, keys: list[str], *, lookups: int, seed: int = 11) -
 
     names = {
         "verify": "**`Authenticator.authenticate()`, cache miss**",
-        "find": "`SQLStore.find_key()` alone (SQLAlchemy Core)",
+        "find": "`SQLStore.find_key()` alone (compiled SELECT, pooled connection)",
         "raw": "raw `sqlite3` query, same join (the floor)",
         "async": "`await authenticate_async()`, cache miss (+ worker-thread hop)",
     }

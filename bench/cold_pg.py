@@ -180,7 +180,7 @@ def _measure(
 
     names = {
         "verify": "**`Authenticator.authenticate()`, API key, cache miss**",
-        "find": "`SQLStore.find_key()` alone (SQLAlchemy Core)",
+        "find": "`SQLStore.find_key()` alone (compiled SELECT, pooled connection)",
         "pooled": "the same join as plain SQL, a pooled connection per call",
         "raw": "the same join as plain SQL on one held connection (the floor)",
         "token": "`authenticate()`, access token, `cache_ttl=0` (user + revocations read)",
