@@ -32,7 +32,7 @@ class Lookup:
     error is the caller's (the authenticator fails closed).
     """
 
-    __slots__ = ("_binds", "_columns", "_engine", "_order", "_sql")
+    __slots__ = ("_binds", "_engine", "_keys", "_order", "_processed", "_sql")
 
     def __init__(self, engine: sa.Engine, statement: sa.Select[Any]) -> None:
         dialect = engine.dialect
@@ -47,13 +47,19 @@ class Lookup:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        columns = []
+        keys: list[str] = []
+        processed: list[tuple[str, Processor]] = []
         for column in statement.selected_columns:
             if column.key is None:  # pragma: no cover - a programming error
                 raise TypeError("a Lookup selects named columns only")
+            keys.append(column.key)
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            columns.append((column.key, process))
-        self._columns = tuple(columns)
+            if process is not None:
+                processed.append((column.key, process))
+        self._keys = tuple(keys)
+        # Only the columns whose values need converting (datetimes, booleans on
+        # some drivers) pay for a Python call; the rest are copied as they come.
+        self._processed = tuple(processed)
 
     def rows(self, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run the statement; return its rows as ``{column key: value}``."""
@@ -95,7 +101,7 @@ class Lookup:
         return tuple(converted[name] for name in self._order)
 
     def _row(self, row: Any) -> dict[str, Any]:
-        return {
-            key: value if process is None else process(value)
-            for (key, process), value in zip(self._columns, row, strict=True)
-        }
+        values = dict(zip(self._keys, row, strict=True))
+        for key, process in self._processed:
+            values[key] = process(values[key])
+        return values

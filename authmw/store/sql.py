@@ -194,6 +194,10 @@ _USER_COLUMNS = (
 )
 
 
+#: The owner's columns in the key lookup, and the labels they are selected under.
+_OWNER_LABELS = tuple((c.name, f"o_{c.name}") for c in users.c)
+
+
 def _user(m: Mapping[Any, Any]) -> User:
     return User(
         id=m["id"],
@@ -535,7 +539,7 @@ class SQLStore:
         m = rows[0]
         owner = None
         if m["owner_id"] is not None:
-            owner = _user({c.name: m[f"o_{c.name}"] for c in users.c})
+            owner = _user({name: m[label] for name, label in _OWNER_LABELS})
         return KeyMatch(_key(m, owner.username if owner else None), owner)
 
     def _select_keys(self) -> sa.Select[Any]:
