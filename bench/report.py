@@ -233,14 +233,19 @@ def _target_rows(
 def _token_targets(tokens: Sequence[TokenResult]) -> list[str]:
     if not tokens:
         return []
-    warm, cold = tokens[0], tokens[1]
-    return [
+    warm, growing, steady = tokens[0], tokens[1], tokens[2]
+    out = [
         f"| a valid access token, warm ≤ {WARM_TARGET_US:g} µs | {warm.p99_us:.2f} µs "
         f"(best of repeats) | {_verdict(warm.p99_us <= WARM_TARGET_US)} |",
-        f"| a valid access token, cold ≤ {TOKEN_COLD_TARGET_US:g} µs | p50 {cold.p50_us:.1f} µs, "
-        f"p99 {cold.p99_us:.1f} µs | p50 {_verdict(cold.p50_us <= TOKEN_COLD_TARGET_US)}, "
-        f"p99 {_verdict(cold.p99_us <= TOKEN_COLD_TARGET_US)} |",
     ]
+    for label, cold in (("cache growing", growing), ("cache full, steady state", steady)):
+        out.append(
+            f"| a valid access token, cold ({label}) ≤ {TOKEN_COLD_TARGET_US:g} µs "
+            f"| p50 {cold.p50_us:.1f} µs, p99 {cold.p99_us:.1f} µs "
+            f"| p50 {_verdict(cold.p50_us <= TOKEN_COLD_TARGET_US)}, "
+            f"p99 {_verdict(cold.p99_us <= TOKEN_COLD_TARGET_US)} |"
+        )
+    return out
 
 
 def _scale_out_targets(scale_out: ScaleOut) -> list[str]:
@@ -378,7 +383,9 @@ def render_markdown(
             "verifies each of many freshly issued tokens once: HMAC-SHA256 signature, the "
             "claims decoded into their schema, the in-memory revocation list, the user's "
             "record (read at most once per `cache_ttl`), the principal, the cache entry. "
-            "The last row reads the user and the revocation list from SQLite every time.",
+            "First into a cache that grows with every entry (a process just started), then "
+            "into a full one whose entries turn over (a running server). The last row reads "
+            "the user and the revocation list from SQLite every time.",
             "",
             "| operation | calls | p50 µs | p99 µs | |",
             "|---|---:|---:|---:|---|",

@@ -103,7 +103,36 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
             assert principal is not None
         results.append(
             TokenResult(
-                "**cold: `authenticate()`, a token not seen before** (user record in memory)",
+                "**cold: `authenticate()`, a token not seen before** (user record in memory; "
+                "each entry grows the cache)",
+                percentile(times, 50),
+                percentile(times, 99),
+                len(times),
+                "target ≤ 30 µs",
+            )
+        )
+    finally:
+        auth.close()
+
+    # Cold, steady state: a running server's cache is full, and each new token's
+    # entry takes the place of an old one. Above, every entry also grew the cache
+    # (memory from the allocator, dict resizes), which is what sets its p99.
+    auth = _authenticator(cache_ttl=24 * 3600.0)
+    try:
+        capacity = max(1, cold_calls // 4)
+        auth.cache.maxsize = capacity
+        for value in _issue(auth, 2 * capacity):  # fill it, then turn it over once
+            auth.authenticate(Credential("bearer", value))
+        times = []
+        for value in _issue(auth, cold_calls):
+            credential = Credential("bearer", value)
+            start = time.perf_counter_ns()
+            assert auth.authenticate(credential) is not None
+            times.append((time.perf_counter_ns() - start) / 1000)
+        results.append(
+            TokenResult(
+                f"**cold, steady state: the cache full ({capacity:,} entries)**, "
+                "each new token evicting old ones",
                 percentile(times, 50),
                 percentile(times, 99),
                 len(times),

@@ -117,6 +117,17 @@ class AuthMiddleware:
         return render_error(exception, get_config().authenticator.settings.realm)
 
 
+#: Whether a request class defines ``state`` itself (a property, a class attribute).
+_CLASS_STATE: dict[type, bool] = {}
+
+
+def _defines_state(cls: type) -> bool:
+    known = _CLASS_STATE.get(cls)
+    if known is None:
+        known = _CLASS_STATE[cls] = hasattr(cls, "state")
+    return known
+
+
 def _record(
     request: HttpRequest, config: Config, principal: Principal | None, error: AuthError | None
 ) -> HttpResponse | None:
@@ -125,7 +136,12 @@ def _record(
     request.auth_error = error
     # A WSGI environ under WSGI, Django's own META under ASGI: a mapping either way.
     request.authmw = RequestAuth(config.authenticator, principal, error, request.META)
-    state = getattr(request, "state", None)
+    # Looked up in the instance dict first: on a plain HttpRequest a failed
+    # getattr() raises and catches an AttributeError, which cost more than the
+    # rest of this function. A request class may still define ``state`` itself.
+    state = request.__dict__.get("state")
+    if state is None and _defines_state(type(request)):
+        state = getattr(request, "state", None)
     if state is None:
         request.state = state = SimpleNamespace()
     state.principal = principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -250,3 +251,34 @@ def tiny_policy() -> Policy:
 def test_bad_settings_fail_loudly(options: Any) -> None:
     with override_settings(AUTHMW=options), pytest.raises(ImproperlyConfigured):
         get_config()
+
+
+class _ClassState(HttpRequest):  # type: ignore[misc]  # Django ships no types
+    """A request class whose ``state`` is its own (as another library might define it)."""
+
+    _shared = SimpleNamespace(tenant="acme")
+
+    @property
+    def state(self) -> SimpleNamespace:
+        return self._shared
+
+
+@pytest.mark.parametrize("where", ["instance", "class"])
+def test_an_existing_request_state_is_kept(
+    auth: Authenticator, keys: dict[str, str], where: str
+) -> None:
+    request: Any = _ClassState() if where == "class" else HttpRequest()
+    if where == "instance":
+        request.state = SimpleNamespace(tenant="acme")
+    request.META["HTTP_X_API_KEY"] = keys["admin"]
+    seen: dict[str, Any] = {}
+
+    def view(request: HttpRequest) -> HttpResponse:
+        seen.update(vars(request.state))
+        return HttpResponse()
+
+    with override_settings(AUTHMW={"AUTHENTICATOR": auth}):
+        AuthMiddleware(view)(request)
+    assert seen["tenant"] == "acme"
+    assert seen["principal"].subject == "admin"
+    assert seen["auth_error"] is None
