@@ -34,7 +34,7 @@ from authmw.keys import ID_LENGTH, ParsedKey, generate, hash_secret
 from authmw.store.sql import SQLStore, metadata
 from bench.harness import median, percentile
 
-__all__ = ["ColdResult", "ensure_database", "measure_cold"]
+__all__ = ["ColdResult", "ensure_database", "fill", "measure_cold"]
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -84,11 +84,13 @@ def _rows(
         yield row
 
 
-def _build(path: Path, n_keys: int, n_measured: int, seed: int) -> list[str]:
-    partial = path.with_name(path.name + ".partial")
-    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-        leftover.unlink(missing_ok=True)
-    store = SQLStore(f"sqlite:///{partial}")
+def fill(store: SQLStore, n_keys: int, n_measured: int, seed: int) -> list[str]:
+    """Create the schema on a throw-away ``store`` and insert ``n_keys`` keys.
+
+    Returns the measured keys (``n_measured`` of them, real and shuffled); the
+    rest are filler. Used for the SQLite file here and the PostgreSQL schema of
+    ``bench/cold_pg.py``.
+    """
     store.create_schema()
     admin_ids = [
         store.add_user(
@@ -102,8 +104,9 @@ def _build(path: Path, n_keys: int, n_measured: int, seed: int) -> list[str]:
     table = metadata.tables["authmw_api_keys"]
     chunk: list[dict[str, Any]] = []
     with store.engine.connect() as conn:
-        # A throw-away file being built: no need to wait for the disk.
-        conn.exec_driver_sql("PRAGMA synchronous=OFF")
+        if conn.dialect.name == "sqlite":
+            # A throw-away file being built: no need to wait for the disk.
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
         for row in _rows(n_keys, measured_at, admin_ids, rng, keys):
             chunk.append(row)
             if len(chunk) == _CHUNK:
@@ -114,9 +117,18 @@ def _build(path: Path, n_keys: int, n_measured: int, seed: int) -> list[str]:
             conn.execute(table.insert(), chunk)
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
+    rng.shuffle(keys)
+    return keys
+
+
+def _build(path: Path, n_keys: int, n_measured: int, seed: int) -> list[str]:
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    store = SQLStore(f"sqlite:///{partial}")
+    keys = fill(store, n_keys, n_measured, seed)
     store.close()
     os.replace(partial, path)
-    rng.shuffle(keys)
     return keys
 
 

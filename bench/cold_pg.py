@@ -29,8 +29,8 @@ import sqlalchemy as sa
 
 from authmw import Authenticator, PasswordHasher, Settings
 from authmw.credentials import Credential
-from authmw.store.sql import SQLStore, metadata
-from bench.cold import _ADMINS, _CHUNK, ColdResult, _rows, _summarise, _time_each
+from authmw.store.sql import SQLStore
+from bench.cold import ColdResult, _summarise, _time_each, fill
 
 __all__ = ["measure_cold_pg", "postgres_url", "private_schema", "unavailable_reason"]
 
@@ -79,35 +79,6 @@ def private_schema(url: str, prefix: str = "authmw_bench") -> Iterator[dict[str,
         admin.dispose()
 
 
-def _build(store: SQLStore, n_keys: int, n_measured: int, seed: int) -> list[str]:
-    store.create_schema()
-    admin_ids = [
-        store.add_user(
-            f"admin{i}", password_hash=None, roles=frozenset({"admin"}), teams=frozenset()
-        ).id
-        for i in range(_ADMINS)
-    ]
-    rng = random.Random(seed)
-    measured_at = set(rng.sample(range(n_keys), n_measured))
-    keys: list[str] = []
-    table = metadata.tables["authmw_api_keys"]
-    chunk: list[dict[str, Any]] = []
-    with store.engine.connect() as conn:
-        for row in _rows(n_keys, measured_at, admin_ids, rng, keys):
-            chunk.append(row)
-            if len(chunk) == _CHUNK:
-                conn.execute(table.insert(), chunk)
-                conn.commit()
-                chunk = []
-        if chunk:
-            conn.execute(table.insert(), chunk)
-        conn.commit()
-        conn.execute(sa.text("ANALYZE"))
-        conn.commit()
-    rng.shuffle(keys)
-    return keys
-
-
 def measure_cold_pg(
     url: str, *, n_keys: int, lookups: int, tokens: int = 2000, seed: int = 13
 ) -> tuple[list[ColdResult], float]:
@@ -115,7 +86,7 @@ def measure_cold_pg(
     with private_schema(url) as options:
         store = SQLStore(url, **options)
         start = time.perf_counter()
-        keys = _build(store, n_keys, min(2000, n_keys), seed)
+        keys = fill(store, n_keys, min(2000, n_keys), seed)
         build_s = time.perf_counter() - start
         settings = Settings(cache_ttl=0, usage_flush_interval=24 * 3600.0, secret_keys=(_SECRET,))
         auth = Authenticator(

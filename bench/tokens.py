@@ -17,6 +17,7 @@ from authmw import Authenticator, PasswordHasher, Settings
 from authmw.credentials import Credential, asgi_raw
 from authmw.store.sql import SQLStore
 from bench.harness import median, percentile
+from bench.warm import raw_lookup_loop, repeat_timings
 
 __all__ = ["TokenResult", "measure_tokens"]
 
@@ -53,6 +54,18 @@ def _issue(auth: Authenticator, count: int) -> list[str]:
     return [auth.tokens.issue_for_user(user, app.client, scopes).access_token for _ in range(count)]
 
 
+def _time_cold(auth: Authenticator, tokens: list[str]) -> list[float]:
+    """Verify each token once; return the per-call microseconds."""
+    times = []
+    for value in tokens:
+        credential = Credential("bearer", value)
+        start = time.perf_counter_ns()
+        principal = auth.authenticate(credential)
+        times.append((time.perf_counter_ns() - start) / 1000)
+        assert principal is not None
+    return times
+
+
 def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenResult]:
     """Time warm and cold access-token verification; one result per operation."""
     results: list[TokenResult] = []
@@ -69,18 +82,7 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
         assert raw is not None
         assert auth.authenticate_raw(raw) is not None  # verified once, filed under its headers
 
-        def warm(n: int) -> int:
-            # What the middlewares run on a warm request (as bench/warm.py does for keys).
-            lookup = auth.lookup_raw
-            start = time.perf_counter_ns()
-            for _ in range(n):
-                found = asgi_raw(headers)
-                if found is not None:
-                    lookup(found)
-            return time.perf_counter_ns() - start
-
-        warm(max(1, number // 10))
-        per_call = [warm(number) / number / 1000 for _ in range(repeat)]
+        per_call = repeat_timings(raw_lookup_loop(auth, headers), number=number, repeat=repeat)
         results.append(
             TokenResult(
                 "**warm: `asgi_raw` + `lookup_raw()`, a cached access token**",
@@ -93,14 +95,7 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
 
         # Cold, common case: every token is new to the cache, the user's record and
         # the revocation list are fresh in memory.
-        tokens = _issue(auth, cold_calls)
-        times = []
-        for value in tokens:
-            credential = Credential("bearer", value)
-            start = time.perf_counter_ns()
-            principal = auth.authenticate(credential)
-            times.append((time.perf_counter_ns() - start) / 1000)
-            assert principal is not None
+        times = _time_cold(auth, _issue(auth, cold_calls))
         results.append(
             TokenResult(
                 "**cold: `authenticate()`, a token not seen before** (user record in memory; "
@@ -123,12 +118,7 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
         auth.cache.maxsize = capacity
         for value in _issue(auth, 2 * capacity):  # fill it, then turn it over once
             auth.authenticate(Credential("bearer", value))
-        times = []
-        for value in _issue(auth, cold_calls):
-            credential = Credential("bearer", value)
-            start = time.perf_counter_ns()
-            assert auth.authenticate(credential) is not None
-            times.append((time.perf_counter_ns() - start) / 1000)
+        times = _time_cold(auth, _issue(auth, cold_calls))
         results.append(
             TokenResult(
                 f"**cold, steady state: the cache full ({capacity:,} entries)**, "
@@ -146,13 +136,7 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
     # and the revocation list again (two primary-key or indexed reads).
     auth = _authenticator(cache_ttl=0.0)
     try:
-        tokens = _issue(auth, max(1, cold_calls // 5))
-        times = []
-        for value in tokens:
-            credential = Credential("bearer", value)
-            start = time.perf_counter_ns()
-            assert auth.authenticate(credential) is not None
-            times.append((time.perf_counter_ns() - start) / 1000)
+        times = _time_cold(auth, _issue(auth, max(1, cold_calls // 5)))
         results.append(
             TokenResult(
                 "cold, `cache_ttl=0`: the user and the revocation list read from SQLite",

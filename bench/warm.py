@@ -18,7 +18,7 @@ from authmw.credentials import Credential, asgi_raw, from_asgi_headers
 from authmw.store.sql import SQLStore
 from bench.harness import median, percentile
 
-__all__ = ["WarmResult", "measure_warm"]
+__all__ = ["WarmResult", "measure_warm", "raw_lookup_loop", "repeat_timings"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,34 @@ class WarmResult:
     note: str = ""
 
 
-def _repeat(loop_once: Callable[[int], int], *, number: int, repeat: int) -> list[float]:
-    # loop_once(n) runs the operation n times and returns the elapsed nanoseconds.
+def repeat_timings(loop_once: Callable[[int], int], *, number: int, repeat: int) -> list[float]:
+    """Per-call microseconds of ``repeat`` runs of ``loop_once(number)``, after a warm-up.
+
+    ``loop_once(n)`` runs the operation ``n`` times and returns the elapsed nanoseconds.
+    """
     loop_once(max(1, number // 10))  # warm up: caches, specialised bytecode
     return [loop_once(number) / number / 1000 for _ in range(repeat)]
+
+
+def raw_lookup_loop(
+    auth: Authenticator, headers: list[tuple[bytes, bytes]]
+) -> Callable[[int], int]:
+    """A timing loop of what the middlewares run on a warm request.
+
+    ``asgi_raw`` over ``headers``, then ``lookup_raw()``: the header scan and one
+    dict lookup.
+    """
+
+    def loop_once(n: int) -> int:
+        lookup = auth.lookup_raw
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            found = asgi_raw(headers)
+            if found is not None:
+                lookup(found)
+        return time.perf_counter_ns() - start
+
+    return loop_once
 
 
 def _result(name: str, times: list[float], note: str = "") -> WarmResult:
@@ -94,14 +118,10 @@ def measure_warm(*, number: int, repeat: int) -> list[WarmResult]:
     assert raw is not None
     assert auth.authenticate_raw(raw) is principal  # files the raw headers as an alias
 
-    def fused(n: int) -> int:
-        lookup = auth.lookup_raw
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            found = asgi_raw(headers)
-            if found is not None:
-                lookup(found)
-        return time.perf_counter_ns() - start
+    fused = raw_lookup_loop(auth, headers)
+
+    def timed(loop_once: Callable[[int], int]) -> list[float]:
+        return repeat_timings(loop_once, number=number, repeat=repeat)
 
     def peer(n: int) -> int:
         get = peers.get
@@ -123,32 +143,30 @@ def measure_warm(*, number: int, repeat: int) -> list[WarmResult]:
         results = [
             _result(
                 "header parse: `credentials.from_asgi_headers` (4 headers)",
-                _repeat(parse, number=number, repeat=repeat),
+                timed(parse),
             ),
             _result(
                 "`Authenticator.authenticate()`, cached key (sync driver)",
-                _repeat(sync, number=number, repeat=repeat),
+                timed(sync),
             ),
             _result(
                 "`await Authenticator.authenticate_async()`, cached key",
-                _repeat(lambda n: loop.run_until_complete(_async(n)), number=number, repeat=repeat),
+                timed(lambda n: loop.run_until_complete(_async(n))),
             ),
             _result(
                 "parse + `authenticate_async()` (the full parser, then the cache)",
-                _repeat(lambda n: loop.run_until_complete(_both(n)), number=number, repeat=repeat),
+                timed(lambda n: loop.run_until_complete(_both(n))),
             ),
             _result(
                 "**`credentials.asgi_raw` + `lookup_raw()`** (what the middlewares run warm)",
-                _repeat(fused, number=number, repeat=repeat),
+                timed(fused),
                 note="target ≤ 3 µs",
             ),
             _result(
                 "reference: header scan + dict lookup (what the peers do)",
-                _repeat(peer, number=number, repeat=repeat),
+                timed(peer),
             ),
-            _result(
-                "reference: empty loop iteration", _repeat(empty, number=number, repeat=repeat)
-            ),
+            _result("reference: empty loop iteration", timed(empty)),
         ]
     finally:
         loop.close()
