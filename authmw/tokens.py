@@ -34,7 +34,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Container, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -275,10 +275,14 @@ class RevocationList:
 
     def is_revoked(self, claims: AccessClaims) -> bool:
         """Whether the token, or the refresh family it came from, was revoked."""
-        revoked = self._revoked
-        if ("token", claims.token_id) in revoked:
-            return True
-        return claims.family_id is not None and ("family", claims.family_id) in revoked
+        return _names_revoked(self._revoked, claims)
+
+
+def _names_revoked(revoked: Container[tuple[str, str]], claims: AccessClaims) -> bool:
+    """Whether ``revoked`` (``(kind, id)`` pairs) names the token or its refresh family."""
+    if ("token", claims.token_id) in revoked:
+        return True
+    return claims.family_id is not None and ("family", claims.family_id) in revoked
 
 
 # -- issuing ----------------------------------------------------------------------------
@@ -650,10 +654,7 @@ class Tokens:
             raise InvalidToken()
         store = self._auth.store
         since = datetime.fromtimestamp(claims.issued_at, UTC)
-        revoked = {(r.kind, r.id) for r in store.revocations_since(since)}
-        if ("token", claims.token_id) in revoked or (
-            claims.family_id is not None and ("family", claims.family_id) in revoked
-        ):
+        if _names_revoked({(r.kind, r.id) for r in store.revocations_since(since)}, claims):
             raise InvalidToken()
         if claims.kind == "client":
             principal = self._client_principal(claims, store.get_client(claims.client_id))
