@@ -61,6 +61,7 @@ class CredentialCache:
         "_entries",
         "_lock",
         "_suspended_size",
+        "alias_entry",
         "generation",
         "maxsize",
         "ttl",
@@ -71,6 +72,11 @@ class CredentialCache:
         self.ttl = ttl
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[Hashable, _Entry] = {}
+        #: The alias dict's ``get``, bound once, for the warm path
+        #: (:meth:`authmw.authenticator.Authenticator.lookup_raw`): it checks the
+        #: entry's deadline itself, as :meth:`get_alias` does, one Python call fewer.
+        #: The dict is only ever cleared in place, so this stays bound to it.
+        self.alias_entry: Callable[[Hashable], _Entry | None] = self._aliases.get
         self._lock = threading.Lock()
         #: Grows with every :meth:`discard`. A verification notes it before reading
         #: the store and passes it to :meth:`put`, so a result read before a
@@ -213,6 +219,9 @@ class UsageRecorder:
     The request path only assigns into a dict. A daemon thread, started on first
     use, hands the batch to ``write`` every ``interval`` seconds; ``last_used_at``
     is therefore accurate to ``interval``.
+
+    The dict is never replaced, only emptied by ``popitem`` (atomic), so a use
+    noted while a flush runs is never lost and never breaks the flush's iteration.
     """
 
     def __init__(
@@ -227,6 +236,10 @@ class UsageRecorder:
         #: The monotonic clock ``record`` is given readings of (see ``flush``).
         self._clock = clock
         self._pending: dict[str, float] = {}
+        #: ``note(credential_id, monotonic_now)``: :meth:`record` without starting the
+        #: thread, for the warm path, whose key was :meth:`record`-ed when it was verified.
+        #: A bound ``dict.__setitem__``, so it runs no Python code at all.
+        self.note: Callable[[str, float], None] = self._pending.__setitem__
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
@@ -250,12 +263,20 @@ class UsageRecorder:
 
     def flush(self) -> None:
         """Write what was recorded since the last flush. Errors are logged, not raised."""
-        pending, self._pending = self._pending, {}
-        if not pending:
+        pending = self._pending
+        taken: dict[str, float] = {}
+        while pending:
+            try:
+                credential_id, used = pending.popitem()
+            except KeyError:  # emptied by a concurrent flush (close() from another thread)
+                break
+            # Re-noted during this loop: keep the later use.
+            taken[credential_id] = max(used, taken.get(credential_id, used))
+        if not taken:
             return
         # Convert monotonic readings to wall-clock time once per batch, not per request.
         offset = time.time() - self._clock()
-        batch = {k: datetime.fromtimestamp(t + offset, UTC) for k, t in pending.items()}
+        batch = {k: datetime.fromtimestamp(t + offset, UTC) for k, t in taken.items()}
         try:
             self._write(batch)
         except Exception:

@@ -9,9 +9,11 @@ view stays a coroutine function and frameworks keep awaiting it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -67,23 +69,57 @@ class Requirement:
             if value is None:
                 raise LookupError(f"authmw: the route has no path parameter {self.team_param!r}")
             team = str(value)
-        return auth.require(roles=self.roles, scopes=self.scopes, kinds=self.kinds, team=team)
+        return auth.check(self.roles, self.scopes, self.kinds, team)
 
 
-_NO_PARAMS: Mapping[str, Any] = {}
+if sys.version_info >= (3, 12):
+    _mark_coroutine_function = inspect.markcoroutinefunction
+    _MARK_SEEN_BY_INSPECT = True
+else:
+
+    def _mark_coroutine_function(func: Callable[P, R]) -> Callable[P, R]:
+        # What ``inspect.markcoroutinefunction`` does on 3.12, as asgiref does it on
+        # 3.11: asyncio.iscoroutinefunction() honours this marker, inspect's does not.
+        func._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
+        return func
+
+    _MARK_SEEN_BY_INSPECT = False
 
 
 def guard(
-    requirement: Requirement, path_params: PathParams
+    requirement: Requirement, path_params: PathParams, *, asyncio_marker: bool = False
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Return a decorator that checks ``requirement`` before the view runs."""
+    """Return a decorator that checks ``requirement`` before the view runs.
+
+    ``asyncio_marker``: the framework tells an async view by
+    ``asyncio.iscoroutinefunction``, so on Python 3.11 too an async view can be
+    wrapped by a plain function (see below).
+    """
     # The check runs on every request of the route, so it calls as little as it can:
     # the context variable is read directly (``current()`` only to raise its error),
     # and only team-bound routes ask the plugin for path parameters.
+    roles, scopes, kinds = requirement.roles, requirement.scopes, requirement.kinds
     params = path_params if requirement.team_param is not None else None
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
-        wrapped = _decorate(view)
+        @functools.wraps(view)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            auth = _current.get() or current()
+            if params is None:
+                auth.check(roles, scopes, kinds, None)
+            else:
+                requirement.check(auth, params(auth, kwargs))
+            return view(*args, **kwargs)
+
+        wrapped: Callable[P, R] = checked
+        if inspect.iscoroutinefunction(view):
+            if _MARK_SEEN_BY_INSPECT or asyncio_marker:
+                # A plain function that checks, then returns the view's own coroutine
+                # for the framework to await: one coroutine per request, not two.
+                # Marked, so frameworks still await it instead of running it in a thread.
+                wrapped = _mark_coroutine_function(checked)
+            else:
+                wrapped = _async_checked(view, checked)
         # Frameworks that read signatures (FastAPI) resolve string annotations
         # against the wrapper's module, not the view's; older FastAPI releases then
         # see unresolved names. Hand them the view's signature, evaluated where the
@@ -93,60 +129,56 @@ def guard(
             wrapped.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
         return wrapped
 
-    def _decorate(view: Callable[P, R]) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            async def async_view(*args: P.args, **kwargs: P.kwargs) -> Any:
-                auth = _current.get() or current()
-                requirement.check(auth, _NO_PARAMS if params is None else params(auth, kwargs))
-                return await view(*args, **kwargs)
-
-            return async_view  # type: ignore[return-value]
-
-        @functools.wraps(view)
-        def sync_view(*args: P.args, **kwargs: P.kwargs) -> R:
-            auth = _current.get() or current()
-            requirement.check(auth, _NO_PARAMS if params is None else params(auth, kwargs))
-            return view(*args, **kwargs)
-
-        return sync_view
-
     return decorate
+
+
+def _async_checked(view: Callable[P, Any], checked: Callable[P, R]) -> Callable[P, R]:
+    """Wrap ``checked`` in a coroutine function, for frameworks that need one to await."""
+
+    @functools.wraps(view)
+    async def async_view(*args: P.args, **kwargs: P.kwargs) -> Any:
+        return await checked(*args, **kwargs)  # type: ignore[misc]
+
+    return async_view  # type: ignore[return-value]
 
 
 class Decorators:
     """The four route decorators of a plugin, written once.
 
-    A plugin says only where its framework keeps path parameters, and exports
+    A plugin says where its framework keeps path parameters, and whether it tells
+    async views by ``asyncio.iscoroutinefunction`` (see :func:`guard`), and exports
     the bound methods: ``requires_role = Decorators(getter).requires_role``.
     """
 
-    __slots__ = ("_path_params",)
+    __slots__ = ("_asyncio_marker", "_path_params")
 
-    def __init__(self, path_params: PathParams) -> None:
+    def __init__(self, path_params: PathParams, *, asyncio_marker: bool = False) -> None:
         self._path_params = path_params
+        self._asyncio_marker = asyncio_marker
+
+    def _guard(self, requirement: Requirement) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        return guard(requirement, self._path_params, asyncio_marker=self._asyncio_marker)
 
     def requires_auth(
         self, *, kinds: Collection[str] | None = None
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Require any valid credential (optionally only of the given ``kinds``)."""
-        return guard(Requirement.build(kinds=kinds), self._path_params)
+        return self._guard(Requirement.build(kinds=kinds))
 
     def requires_role(
         self, *roles: str, kinds: Collection[str] | None = None
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Require one of ``roles`` (through the hierarchy). Global API keys pass."""
-        return guard(Requirement.build(roles=roles, kinds=kinds), self._path_params)
+        return self._guard(Requirement.build(roles=roles, kinds=kinds))
 
     def requires_scope(
         self, *scopes: str, kinds: Collection[str] | None = None
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Require all of ``scopes``; a 403 ``insufficient_scope`` names them otherwise."""
-        return guard(Requirement.build(scopes=scopes, kinds=kinds), self._path_params)
+        return self._guard(Requirement.build(scopes=scopes, kinds=kinds))
 
     def requires_team(
         self, param: str = "team", *, kinds: Collection[str] | None = None
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Require the principal to act for the team named by path parameter ``param``."""
-        return guard(Requirement.build(team_param=param, kinds=kinds), self._path_params)
+        return self._guard(Requirement.build(team_param=param, kinds=kinds))

@@ -273,6 +273,20 @@ class Policy:
         ``kinds``: the kinds of principal the route admits. ``team``: the team the
         resource belongs to.
         """
+        self.check(principal, roles, scopes, kinds, team)
+
+    def check(
+        self,
+        principal: Principal,
+        roles: Collection[str],
+        scopes: Collection[str],
+        kinds: Collection[str] | None,
+        team: str | None,
+    ) -> None:
+        """:meth:`authorize` with positional arguments, for guards that run on every request.
+
+        Binding keyword arguments costs a call about a third more; the rule is here once.
+        """
         if kinds is not None and principal.kind not in kinds:
             raise Forbidden("This kind of credential may not call this endpoint.")
         if not principal.unrestricted:

@@ -31,7 +31,9 @@ def _path_params(_auth: RequestAuth, kwargs: Mapping[str, Any]) -> Mapping[str, 
     return kwargs
 
 
-_decorators = Decorators(_path_params)
+# Django tells an async view by asgiref's iscoroutinefunction, which on Python 3.11
+# is asyncio's: it honours the marker guard() sets on its wrapper.
+_decorators = Decorators(_path_params, asyncio_marker=True)
 requires_auth = _decorators.requires_auth
 requires_role = _decorators.requires_role
 requires_scope = _decorators.requires_scope

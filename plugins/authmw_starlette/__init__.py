@@ -51,7 +51,9 @@ def _path_params(auth: RequestAuth, _kwargs: Mapping[str, Any]) -> Mapping[str, 
     return params
 
 
-_decorators = Decorators(_path_params)
+# Starlette and FastAPI tell an async endpoint by asyncio.iscoroutinefunction (on
+# Python 3.11 and 3.12), which honours the marker guard() sets on its wrapper.
+_decorators = Decorators(_path_params, asyncio_marker=True)
 requires_auth = _decorators.requires_auth
 requires_role = _decorators.requires_role
 requires_scope = _decorators.requires_scope

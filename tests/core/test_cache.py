@@ -206,6 +206,28 @@ def test_flush_with_nothing_pending_writes_nothing() -> None:
     assert len(sink.batches) == 1
 
 
+def test_note_keeps_working_across_flushes_and_keeps_the_latest_use() -> None:
+    # ``note`` is the bound __setitem__ of the pending dict: a flush must empty
+    # that dict, never swap in a new one, or every later note would be lost.
+    clock = ManualClock()
+    sink = Sink()
+    recorder = UsageRecorder(sink, interval=3600, clock=clock)
+    recorder.note("k1", clock())
+    recorder.flush()
+    clock.advance(5)
+    recorder.note("k2", clock())
+    clock.advance(5)
+    recorder.note("k2", clock())
+    clock.advance(5)
+    wall = datetime.now(UTC)
+    recorder.flush()
+    recorder.flush()
+    recorder.close()
+    assert [set(b) for b in sink.batches] == [{"k1"}, {"k2"}]
+    # k2 was last used 5 s (of the clock) before its flush, not 10.
+    assert abs(sink.batches[1]["k2"] - (wall - timedelta(seconds=5))) < timedelta(seconds=1)
+
+
 def test_background_thread_writes_and_close_stops_it() -> None:
     sink = Sink()
     recorder = UsageRecorder(sink, interval=0.01)
