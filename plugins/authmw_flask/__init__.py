@@ -13,7 +13,8 @@ Flask needs on top:
   exception raised in a view into a 500 before WSGI middleware could see it, so
   the handler copies the core's rendering into a ``Response`` (byte for byte the
   one the middleware sends), and ``after_request`` hooks still run on it;
-* ``g.principal`` and ``request.state.principal`` (``None`` when anonymous);
+* ``g.principal`` and ``request.state.principal`` (``None`` when anonymous), from
+  subclasses of the app's ``g`` and request classes that find them on first use;
 * the ``flask authmw`` commands (``init``, ``users``, ``keys``), acting on the
   app's own authenticator.
 
@@ -36,9 +37,9 @@ blueprint: ``bp.before_request(requires_role("admin")(lambda: None))``.
 from __future__ import annotations
 
 import atexit
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 try:
     import flask
@@ -54,11 +55,14 @@ import sqlalchemy as sa
 from authmw import cli as _cli
 from authmw.authenticator import Authenticator
 from authmw.config import database_url
-from authmw.context import RequestAuth
+from authmw.context import RequestAuth, _current
 from authmw.decorators import Decorators
 from authmw.errors import AuthError
 from authmw.principal import Principal
 from authmw.wsgi import PRINCIPAL_KEY, AuthMiddleware
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = [
     "AuthMW",
@@ -93,8 +97,8 @@ class AuthMW:
         """Install authmw on ``app``."""
         if _EXTENSION in app.extensions:
             raise RuntimeError("authmw is already installed on this app")
-        middleware = AuthMiddleware(
-            app.wsgi_app,
+        middleware = _FlaskMiddleware(
+            app,
             self._authenticator(app.config),
             require_auth=bool(app.config.get("AUTHMW_REQUIRE_AUTH", False)),
             public_paths=app.config.get("AUTHMW_PUBLIC_PATHS", ()),
@@ -108,8 +112,6 @@ class AuthMW:
             return flask.Response(rendered.body, rendered.status, list(rendered.headers))
 
         app.register_error_handler(AuthError, render)
-        # First of the app's hooks, so the app's own hooks can read g.principal.
-        app.before_request_funcs.setdefault(None, []).insert(0, _expose_principal)
         app.cli.add_command(commands)
 
     def _authenticator(self, config: Mapping[str, Any]) -> Authenticator:
@@ -126,23 +128,142 @@ class AuthMW:
         return built
 
 
-def _expose_principal() -> None:
-    # Every access through the flask.request and flask.g proxies looks the context
-    # up again; this hook runs on every request, so it resolves each proxy once.
-    request: Any = cast(Any, flask.request)._get_current_object()
-    principal = request.environ.get(PRINCIPAL_KEY)
-    cast(Any, flask.g)._get_current_object().principal = principal
-    # Parity with Starlette and Django. Flask's Request has no ``state``; another
-    # extension may have made one, so add to it rather than replace it. Looked up
-    # in the instance dict: a failed getattr() raises and catches an AttributeError,
-    # which cost this hook more than the rest of its work.
-    state = request.__dict__.get("state")
-    if state is None:
-        state = getattr(request, "state", None)  # a Request subclass may define it
+class _FlaskMiddleware(AuthMiddleware):
+    """The WSGI middleware, keeping the app's request and ``g`` classes authmw's.
+
+    ``g.principal`` and ``request.state.principal`` come from subclasses of the
+    app's own classes (:func:`_state_request`, :func:`_principal_globals`) that
+    find them on first use: a request that never reads them pays nothing. A
+    ``before_request`` hook did this before, and cost more than the whole
+    authentication. An app that replaces either class after ``init_app`` gets it
+    extended again here, before its next request is built.
+    """
+
+    def __init__(self, app: flask.Flask, authenticator: Authenticator, **options: Any) -> None:
+        super().__init__(app.wsgi_app, authenticator, **options)
+        self.flask_app = app
+        self._extend_classes()
+
+    def _extend_classes(self) -> None:
+        app = self.flask_app
+        app.request_class = self._request_class = _state_request(app.request_class)
+        app.app_ctx_globals_class = self._globals_class = _principal_globals(
+            app.app_ctx_globals_class
+        )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Handle one WSGI request."""
+        app = self.flask_app
+        if (
+            app.request_class is not self._request_class
+            or app.app_ctx_globals_class is not self._globals_class
+        ):
+            self._extend_classes()
+        return super().__call__(environ, start_response)
+
+
+#: The subclasses made so far, by the class each extends (shared by every app).
+_EXTENDED: dict[type, type] = {}
+
+
+def _extend(base: type[Any], namespace: dict[str, Any]) -> type[Any]:
+    """Return a subclass of ``base`` adding ``namespace``, made once per base."""
+    if getattr(base, "_authmw_extended", False):
+        return base
+    extended = _EXTENDED.get(base)
+    if extended is None:
+        extended = type(base.__name__, (base,), {**namespace, "_authmw_extended": True})
+        extended.__module__, extended.__qualname__ = base.__module__, base.__qualname__
+        _EXTENDED[base] = extended
+    return extended
+
+
+def _principal_from_context() -> Principal | None:
+    # The middleware records the request's authentication around the whole app call.
+    auth = _current.get()
+    return None if auth is None else auth.principal
+
+
+class _RequestState:
+    """``request.state``, made on first use with the request's principal, then kept.
+
+    A non-data descriptor: once made, the instance's own ``state`` is found first.
+    """
+
+    def __get__(self, request: Any, owner: type | None = None) -> Any:
+        if request is None:
+            return self
+        state = request.__dict__["state"] = SimpleNamespace(
+            principal=request.environ.get(PRINCIPAL_KEY)
+        )
+        return state
+
+
+def _state_request(base: type[flask.Request]) -> type[flask.Request]:
+    """Extend ``base`` so that ``request.state.principal`` is the request's principal."""
+    if base.__init__ is flask.Request.__init__ and not hasattr(base, "state"):
+        return cast("type[flask.Request]", _extend(base, {"state": _RequestState()}))
+
+    # The app's class builds requests its own way, and may give them a ``state``
+    # (parity with Starlette and Django): add the principal to it, eagerly.
+    def __init__(self: Any, environ: WSGIEnvironment, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, environ, *args, **kwargs)
+        # Looked up in the instance dict first: a failed getattr() raises and catches
+        # an AttributeError, which costs more than the rest of this.
+        state = self.__dict__.get("state")
         if state is None:
-            request.state = SimpleNamespace(principal=principal)
-            return
-    state.principal = principal
+            state = getattr(self, "state", None)
+        if state is None:
+            self.state = state = SimpleNamespace()
+        state.principal = environ.get(PRINCIPAL_KEY)
+
+    return cast("type[flask.Request]", _extend(base, {"__init__": __init__}))
+
+
+class _GlobalsPrincipal:
+    """``g.principal``, read from the request's authentication on first use, then kept."""
+
+    def __get__(self, g: Any, owner: type | None = None) -> Any:
+        if g is None:
+            return self
+        principal = g.__dict__["principal"] = _principal_from_context()
+        return principal
+
+
+def _principal_globals(base: type[Any]) -> type[Any]:
+    """Extend ``base`` (the class of ``g``) so that ``g.principal`` is the request's principal.
+
+    ``g`` keeps its attributes in its ``__dict__``, which its mapping methods read:
+    those make ``principal`` real first. Outside a request it is ``None``.
+    """
+    principal = _GlobalsPrincipal()
+
+    def real(g: Any) -> None:
+        if "principal" not in g.__dict__:
+            principal.__get__(g)
+
+    def get(self: Any, name: str, default: Any = None) -> Any:
+        real(self)
+        return base.get(self, name, default)
+
+    def pop(self: Any, name: str, *default: Any) -> Any:
+        real(self)
+        return base.pop(self, name, *default)
+
+    def setdefault(self: Any, name: str, default: Any = None) -> Any:
+        real(self)
+        return base.setdefault(self, name, default)
+
+    def __contains__(self: Any, name: str) -> bool:
+        real(self)
+        return base.__contains__(self, name)  # type: ignore[no-any-return]
+
+    def __iter__(self: Any) -> Iterator[str]:
+        real(self)
+        return base.__iter__(self)  # type: ignore[no-any-return]
+
+    namespace = {"principal": principal, "get": get, "pop": pop, "setdefault": setdefault}
+    return _extend(base, {**namespace, "__contains__": __contains__, "__iter__": __iter__})
 
 
 def get_principal() -> Principal | None:

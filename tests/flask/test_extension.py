@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Blueprint, Flask, Request, g, request
+from flask.ctx import _AppCtxGlobals
 from flask.typing import ResponseReturnValue
 
 import authmw_flask
@@ -199,6 +200,85 @@ def test_an_existing_request_state_is_kept(auth: Authenticator, keys: dict[str, 
     )
     response = app.test_client().get("/state", headers={"X-API-Key": keys["admin"]})
     assert response.json == ["principal", "tenant"]
+
+
+def test_g_as_a_mapping_has_the_principal_before_anyone_read_it(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    # g.principal is made on first use; g's mapping methods must not miss it before.
+    app = make_app(auth)
+    app.add_url_rule(
+        "/g",
+        "g",
+        lambda: {
+            "contains": "principal" in g,
+            "names": sorted(g),
+            "get": getattr(g.get("principal"), "subject", None),
+        },
+    )
+    client = app.test_client()
+    response = client.get("/g", headers={"X-API-Key": keys["admin"]})
+    assert response.json == {"contains": True, "names": ["principal"], "get": "admin"}
+    anonymous = client.get("/g")
+    assert anonymous.json == {"contains": True, "names": ["principal"], "get": None}
+
+
+def test_g_setdefault_and_pop_see_the_principal(auth: Authenticator, keys: dict[str, str]) -> None:
+    app = make_app(auth)
+
+    def view() -> dict[str, Any]:
+        kept = g.setdefault("principal", "not this")
+        popped = g.pop("principal")
+        return {"kept": kept.subject, "same": popped is kept}
+
+    app.add_url_rule("/g", "g", view)
+    response = app.test_client().get("/g", headers={"X-API-Key": keys["admin"]})
+    assert response.json == {"kept": "admin", "same": True}
+
+
+def test_the_apps_own_g_class_is_extended_even_when_set_after_init(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    class Globals(_AppCtxGlobals):
+        def __init__(self) -> None:
+            self.tenant = "acme"
+
+    app = make_app(auth)
+    app.app_ctx_globals_class = Globals
+    app.add_url_rule("/g", "g", lambda: {"tenant": g.tenant, "subject": g.principal.subject})
+    response = app.test_client().get("/g", headers={"X-API-Key": keys["admin"]})
+    assert response.json == {"tenant": "acme", "subject": "admin"}
+
+
+def test_outside_a_request_g_principal_is_none(auth: Authenticator) -> None:
+    app = make_app(auth)
+    with app.app_context():
+        assert g.principal is None
+
+
+def test_a_request_class_defining_state_gets_the_principal_in_it(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    class StateRequest(Request):
+        @property
+        def state(self) -> SimpleNamespace:
+            state: SimpleNamespace = self.environ.setdefault("test.state", SimpleNamespace())
+            state.tenant = "acme"
+            return state
+
+    app = Flask(__name__)
+    app.request_class = StateRequest
+    AuthMW(app, authenticator=auth)
+    app.add_url_rule(
+        "/state",
+        "state",
+        lambda: {
+            "names": sorted(vars(request.state)),  # type: ignore[attr-defined]
+            "subject": request.state.principal.subject,  # type: ignore[attr-defined]
+        },
+    )
+    response = app.test_client().get("/state", headers={"X-API-Key": keys["admin"]})
+    assert response.json == {"names": ["principal", "tenant"], "subject": "admin"}
 
 
 # -- require_auth and public paths --------------------------------------------------------------
