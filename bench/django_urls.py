@@ -6,9 +6,10 @@ fails, as DRF, knox and the API-key models need configured settings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import path
 from knox.auth import TokenAuthentication
 from rest_framework.permissions import AllowAny, IsAdminUser
@@ -72,13 +73,25 @@ def authmw_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(BODY)
 
 
-# The bare views come first: the resolver tries patterns in order, so a later
-# pattern costs a few regex matches more, which counts against the protected views.
-urlpatterns = [
-    path("drf/bare/reports", BareReports.as_view()),
-    path("django/bare/reports", bare_view),
-    path("drf/authmw/reports", AuthmwReports.as_view()),
-    path("drf/hasapikey/reports", ApiKeyReports.as_view()),
-    path("drf/knox/reports", KnoxReports.as_view()),
-    path("django/authmw/reports", authmw_view),
-]
+#: Every variant's view, by the two path segments that name it.
+VIEWS: dict[tuple[str, str], Callable[[HttpRequest], HttpResponseBase]] = {
+    ("drf", "bare"): BareReports.as_view(),
+    ("django", "bare"): bare_view,
+    ("drf", "authmw"): AuthmwReports.as_view(),
+    ("drf", "hasapikey"): ApiKeyReports.as_view(),
+    ("drf", "knox"): KnoxReports.as_view(),
+    ("django", "authmw"): authmw_view,
+}
+
+
+def by_variant(request: HttpRequest, framework: str, variant: str) -> HttpResponseBase:
+    """Call the variant's view. Every variant costs the resolver the same this way.
+
+    With one pattern per variant, the resolver tries them in order, and each pattern
+    it passes over costs about 5,000 instructions: a variant listed fourth paid some
+    20,000 more per request than one listed first, whatever protected it.
+    """
+    return VIEWS[framework, variant](request)
+
+
+urlpatterns = [path("<slug:framework>/<slug:variant>/reports", by_variant)]

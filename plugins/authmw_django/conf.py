@@ -1,4 +1,4 @@
-"""``settings.AUTHMW``: read once, lazily, and rebuilt when the setting is replaced.
+"""``settings.AUTHMW``: read once, lazily, and rebuilt when the setting changes.
 
 =====================  ==========================================================
 ``AUTHENTICATOR``      an :class:`~authmw.Authenticator`, or a dotted path to one
@@ -11,6 +11,10 @@
 ``PUBLIC_PATHS``       paths open without a credential when ``REQUIRE_AUTH`` is on;
                        a trailing ``*`` makes a prefix (``"/static/*"``)
 =====================  ==========================================================
+
+The resolved settings are kept until Django's ``setting_changed`` signal names
+``AUTHMW``, as ``override_settings`` and pytest-django's ``settings`` fixture
+send it. Django expects settings not to change at run time otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from authmw._paths import PublicPaths
@@ -49,28 +54,37 @@ class Config:
 
 
 _lock = threading.Lock()
-# The settings value a Config was built from, and the Config. Compared by identity
-# on every request: reassigning ``settings.AUTHMW`` (or ``override_settings`` in a
-# test) builds a new one, and reading an attribute of LazySettings is a dict hit.
-_cache: tuple[object, Config] | None = None
+# Read on every request, so not compared with settings.AUTHMW each time: since
+# Django 4.1 reading any attribute of ``settings`` runs Python code
+# (LazyObject.__getattribute__), which cost the middleware as much as
+# authenticating. The setting_changed signal empties this instead.
+_cache: Config | None = None
 
 
 def get_config() -> Config:
     """Return the resolved ``settings.AUTHMW``, building it on first use (thread-safe)."""
     global _cache  # noqa: PLW0603 - the one process-wide cache of a process-wide setting
-    source = getattr(settings, "AUTHMW", None)
     cached = _cache
-    if cached is not None and cached[0] is source:
-        return cached[1]
+    if cached is not None:
+        return cached
     with _lock:
-        cached = _cache
-        if cached is not None and cached[0] is source:
-            return cached[1]
-        config = _build(source)
-        if cached is not None and cached[1].owned:
-            cached[1].authenticator.close()
-        _cache = (source, config)
-        return config
+        if _cache is None:
+            _cache = _build(getattr(settings, "AUTHMW", None))
+        return _cache
+
+
+def _forget(*, setting: str, **_kwargs: object) -> None:
+    """``setting_changed`` receiver: drop the resolved ``AUTHMW``, closing what it built."""
+    global _cache
+    if setting != "AUTHMW":
+        return
+    with _lock:
+        cached, _cache = _cache, None
+    if cached is not None and cached.owned:
+        cached.authenticator.close()
+
+
+setting_changed.connect(_forget, dispatch_uid="authmw_django.conf")
 
 
 def get_authenticator() -> Authenticator:

@@ -23,7 +23,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from authmw.context import RequestAuth, _current
-from authmw.credentials import RawCredential, wsgi_raw
+from authmw.credentials import wsgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 from authmw_django.conf import Config, get_config
@@ -44,13 +44,6 @@ def render_error(error: AuthError, realm: str) -> HttpResponse:
     headers = dict(rendered.headers)
     headers["Content-Length"] = str(len(rendered.body))
     return HttpResponse(rendered.body, status=rendered.status, headers=headers)
-
-
-def _raw(request: HttpRequest) -> RawCredential | None:
-    # META, not request.headers: the headers mapping is built from all of META on
-    # first use, which cost this middleware more than the rest of its work. META
-    # holds the same values (HTTP_* names) under WSGI and ASGI alike.
-    return wsgi_raw(request.META)
 
 
 class AuthMiddleware:
@@ -75,7 +68,10 @@ class AuthMiddleware:
         error: AuthError | None = None
         auth = config.authenticator
         try:
-            raw = _raw(request)
+            # META, not request.headers: the headers mapping is built from all of META
+            # on first use, which cost more than the rest of this. META holds the same
+            # values (HTTP_* names) under WSGI and ASGI alike.
+            raw = wsgi_raw(request.META)
             if raw is not None:
                 principal = auth.lookup_raw(raw) or auth.authenticate_raw(raw)
         except AuthError as exc:
@@ -95,7 +91,7 @@ class AuthMiddleware:
         error: AuthError | None = None
         auth = config.authenticator
         try:
-            raw = _raw(request)
+            raw = wsgi_raw(request.META)  # META: see __call__
             if raw is not None:
                 principal = auth.lookup_raw(raw) or await auth.authenticate_raw_async(raw)
         except AuthError as exc:
@@ -121,13 +117,6 @@ class AuthMiddleware:
 _CLASS_STATE: dict[type, bool] = {}
 
 
-def _defines_state(cls: type) -> bool:
-    known = _CLASS_STATE.get(cls)
-    if known is None:
-        known = _CLASS_STATE[cls] = hasattr(cls, "state")
-    return known
-
-
 def _record(
     request: HttpRequest, config: Config, principal: Principal | None, error: AuthError | None
 ) -> HttpResponse | None:
@@ -140,12 +129,18 @@ def _record(
     # getattr() raises and catches an AttributeError, which cost more than the
     # rest of this function. A request class may still define ``state`` itself.
     state = request.__dict__.get("state")
-    if state is None and _defines_state(type(request)):
-        state = getattr(request, "state", None)
     if state is None:
-        request.state = state = SimpleNamespace()
-    state.principal = principal
-    state.auth_error = error
+        cls = type(request)
+        defines = _CLASS_STATE.get(cls)
+        if defines is None:
+            defines = _CLASS_STATE[cls] = hasattr(cls, "state")
+        if defines:
+            state = getattr(request, "state", None)
+    if state is None:
+        request.state = SimpleNamespace(principal=principal, auth_error=error)
+    else:
+        state.principal = principal
+        state.auth_error = error
     # path_info is the path the URL resolver matches: without the SCRIPT_NAME prefix.
     if principal is None and config.require_auth and request.path_info not in config.public_paths:
         return render_error(error or MissingCredentials(), config.authenticator.settings.realm)

@@ -68,11 +68,12 @@ def _request_auth(request: Any) -> RequestAuth:
     # a request. A plain Request finds ``authmw`` itself only in its instance dict, so
     # otherwise the answer is the wrapped HttpRequest's: read it there. Subclasses,
     # which may define more, take the general path.
-    auth: RequestAuth | None
     if type(request) is Request and "authmw" not in request.__dict__:
-        auth = getattr(request._request, "authmw", None)
-    else:
-        auth = getattr(request, "authmw", None)
+        try:
+            return request._request.authmw  # type: ignore[no-any-return]
+        except AttributeError:
+            pass
+    auth: RequestAuth | None = getattr(request, "authmw", None)
     return auth if auth is not None else current()  # current() explains a missing middleware
 
 
@@ -85,10 +86,19 @@ class PrincipalUser:
     is_staff = False
     is_superuser = False
 
+    # One is made per request: one slot to fill, not a dict of four attributes.
+    # ``__dict__`` stays available, made only if something sets another attribute.
+    __slots__ = ("__dict__", "principal")
+
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
-        #: The subject: a username, or ``team:<name>`` for a team key.
-        self.pk = self.id = self.username = principal.subject
+
+    @property
+    def username(self) -> str:
+        """The subject: a username, or ``team:<name>`` for a team key."""
+        return self.principal.subject
+
+    pk = id = username
 
     def get_username(self) -> str:
         """Return the principal's subject."""
