@@ -59,8 +59,11 @@ class AuthMiddleware:
             error = exc
         environ[PRINCIPAL_KEY] = principal
         environ[ERROR_KEY] = error
-        path = environ.get("PATH_INFO", "") or "/"
-        if principal is None and self.require_auth and path not in self.public_paths:
+        if (
+            principal is None
+            and self.require_auth
+            and (environ.get("PATH_INFO", "") or "/") not in self.public_paths
+        ):
             return self._refuse(error or MissingCredentials(), start_response)
         token = _current.set(RequestAuth(auth, principal, error, environ))
         try:

@@ -39,7 +39,7 @@ authmw framework.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from rest_framework.authentication import BaseAuthentication
@@ -148,12 +148,17 @@ class AuthmwAuthentication(BaseAuthentication):  # type: ignore[misc]  # DRF is 
         return MissingCredentials().www_authenticate(realm)
 
 
+_NO_PARAMS: Mapping[str, Any] = {}
+
+
 class _Requires(BasePermission):  # type: ignore[misc]  # DRF is untyped
     requirement: ClassVar[Requirement] = Requirement()
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        requirement = self.requirement
         # URL kwargs of the route (for HasTeam) are on the view, as DRF keeps them.
-        self.requirement.check(_request_auth(request), getattr(view, "kwargs", None) or {})
+        params = _NO_PARAMS if requirement.team_param is None else getattr(view, "kwargs", None)
+        requirement.check(_request_auth(request), params or _NO_PARAMS)
         return True
 
 
