@@ -7,6 +7,8 @@ to its owner), so its cost does not grow with the number of keys stored.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -315,11 +317,28 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (every app process) run beside one writer (the CLI, a
     # revocation) without "database is locked"; busy_timeout makes a writer wait
     # for another instead of failing at once.
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    _use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL is a property of the file, so it is switched once, by the first connection.
+    # The switch wants an exclusive lock while holding a shared one, and SQLite does
+    # not wait (busy_timeout) in that case, to avoid a deadlock: connections opening
+    # a new file together would fail with "database is locked". Retry for them.
+    deadline = time.monotonic() + 5.0
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            # A database in memory stays in "memory" mode: nothing to switch.
+            if cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
