@@ -35,6 +35,10 @@ class TokenResult:
     note: str = ""
 
 
+def _summarise(name: str, times: list[float], note: str = "") -> TokenResult:
+    return TokenResult(name, percentile(times, 50), percentile(times, 99), len(times), note)
+
+
 def _authenticator(cache_ttl: float) -> Authenticator:
     auth = Authenticator(
         SQLStore("sqlite://"),
@@ -97,12 +101,10 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
         # the revocation list are fresh in memory.
         times = _time_cold(auth, _issue(auth, cold_calls))
         results.append(
-            TokenResult(
+            _summarise(
                 "**cold: `authenticate()`, a token not seen before** (user record in memory; "
                 "each entry grows the cache)",
-                percentile(times, 50),
-                percentile(times, 99),
-                len(times),
+                times,
                 "target ≤ 30 µs",
             )
         )
@@ -120,12 +122,10 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
             auth.authenticate(Credential("bearer", value))
         times = _time_cold(auth, _issue(auth, cold_calls))
         results.append(
-            TokenResult(
+            _summarise(
                 f"**cold, steady state: the cache full ({capacity:,} entries)**, "
                 "each new token evicting old ones",
-                percentile(times, 50),
-                percentile(times, 99),
-                len(times),
+                times,
                 "target ≤ 30 µs",
             )
         )
@@ -138,11 +138,8 @@ def measure_tokens(*, number: int, repeat: int, cold_calls: int) -> list[TokenRe
     try:
         times = _time_cold(auth, _issue(auth, max(1, cold_calls // 5)))
         results.append(
-            TokenResult(
-                "cold, `cache_ttl=0`: the user and the revocation list read from SQLite",
-                percentile(times, 50),
-                percentile(times, 99),
-                len(times),
+            _summarise(
+                "cold, `cache_ttl=0`: the user and the revocation list read from SQLite", times
             )
         )
     finally:
