@@ -178,12 +178,6 @@ def _extend(base: type[Any], namespace: dict[str, Any]) -> type[Any]:
     return extended
 
 
-def _principal_from_context() -> Principal | None:
-    # The middleware records the request's authentication around the whole app call.
-    auth = _current.get()
-    return None if auth is None else auth.principal
-
-
 class _RequestState:
     """``request.state``, made on first use with the request's principal, then kept.
 
@@ -226,7 +220,9 @@ class _GlobalsPrincipal:
     def __get__(self, g: Any, owner: type | None = None) -> Any:
         if g is None:
             return self
-        principal = g.__dict__["principal"] = _principal_from_context()
+        # The middleware records the request's authentication around the whole app call.
+        auth = _current.get()
+        principal = g.__dict__["principal"] = None if auth is None else auth.principal
         return principal
 
 
