@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import logging
 import re
-import threading
 from concurrent.futures import Executor
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ __all__ = [
     "Throttled",
     "Validator",
     "call_context",
-    "in_login_pool",
 ]
 
 log = logging.getLogger("authmw")
@@ -66,9 +64,6 @@ class CallContext:
 
 
 call_context: ContextVar[CallContext | None] = ContextVar("authmw_oauth_call", default=None)
-
-#: ``active`` is true in the threads of AuthEndpoints' low-priority login pool.
-in_login_pool = threading.local()
 
 
 def _context() -> CallContext:
@@ -251,16 +246,11 @@ class Validator(RequestValidator):  # type: ignore[misc]
         """
         user = self._auth.store.get_user(username)
         # A verification takes a core for tens of milliseconds, on purpose. It runs
-        # in the small pool of low-priority threads AuthEndpoints keeps for this:
-        # a burst of logins queues among itself, and the rest of the application
+        # in the small pool of lowest-priority threads AuthEndpoints keeps for this:
+        # verifications queue among themselves, and the rest of the application
         # keeps the CPU it needs (see AuthEndpoints(login_concurrency=...)).
         stored = user.password_hash if user is not None else None
-        if getattr(in_login_pool, "active", False):  # the whole login runs there already
-            ok, new_hash = self._auth.passwords.verify(password, stored)
-        else:
-            ok, new_hash = self._hashing.submit(
-                self._auth.passwords.verify, password, stored
-            ).result()
+        ok, new_hash = self._hashing.submit(self._auth.passwords.verify, password, stored).result()
         if not ok or user is None or user.disabled:
             return None
         if new_hash is not None:

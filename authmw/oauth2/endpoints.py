@@ -56,7 +56,7 @@ from authmw.oauth2._http import (
     parse_form,
     wsgi_adapter,
 )
-from authmw.oauth2._validator import CallContext, Validator, call_context, in_login_pool
+from authmw.oauth2._validator import CallContext, Validator, call_context
 from authmw.oauth2.authorize import AUTHORIZE_PATH, Authorization
 from authmw.principal import Principal
 from authmw.throttle import LoginThrottle
@@ -143,15 +143,22 @@ class AuthEndpoints:
         self.authenticator = authenticator
         #: The ``issuer`` of the server metadata (RFC 8414); else derived from each request.
         self.issuer = issuer.rstrip("/") if issuer else None
-        #: How many password verifications may run at once (default: half the cores).
+        #: How many logins, and so password verifications, run at once (default: half the cores).
         self.login_concurrency = login_concurrency or max(1, (os.cpu_count() or 2) // 2)
-        # Password verifications run in this pool alone: its size bounds how many
-        # run at once, and its threads run at a lower scheduling priority, so the
-        # threads serving other requests win the CPU when both want it.
+        # An ASGI login runs whole in this pool, so a burst of logins queues here
+        # instead of taking the worker threads the application's endpoints share.
+        self._logins = ThreadPoolExecutor(
+            max_workers=self.login_concurrency, thread_name_prefix="authmw-login"
+        )
+        # Password verifications run in this pool alone, at the lowest scheduling
+        # priority: a verification takes a core for tens of milliseconds, and any
+        # other thread that wants that core gets it at once. Only the hash runs
+        # there, not the rest of a login, because a thread that holds the GIL must
+        # not be one the scheduler leaves waiting.
         self._hashing = ThreadPoolExecutor(
             max_workers=self.login_concurrency,
-            thread_name_prefix="authmw-login",
-            initializer=_lower_priority,
+            thread_name_prefix="authmw-hash",
+            initializer=_lowest_priority,
         )
         self._login_limiter: Any = None
         # Shared by every instance when the authenticator has Redis counters.
@@ -216,10 +223,9 @@ class AuthEndpoints:
         return asgi_adapter(self.handles, handle, app)
 
     async def _login_thread(self, call: Callable[[], HttpResponse]) -> HttpResponse:
-        # A login runs whole in the low-priority login pool: the password hash and
-        # the rest of its work yield the CPU to other requests. It waits for a
-        # thread of that pool on the event loop, so a burst of logins never takes
-        # the worker threads the application's own endpoints share.
+        # A login runs whole in the login pool. It waits for a thread of that pool
+        # on the event loop, so a burst of logins never takes the worker threads
+        # the application's own endpoints share.
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - anyio on trio: bounded, not reniced
@@ -227,7 +233,7 @@ class AuthEndpoints:
                 self._login_limiter = anyio.CapacityLimiter(self.login_concurrency)
             response: HttpResponse = await _anyio_thread.run_sync(call, limiter=self._login_limiter)
             return response
-        return await asyncio.wrap_future(self._hashing.submit(call))
+        return await asyncio.wrap_future(self._logins.submit(call))
 
     # -- handling ----------------------------------------------------------------------
 
@@ -502,16 +508,23 @@ def _client_credentials(
     return client_id, secret
 
 
-def _lower_priority() -> None:
-    """Start a login-pool thread: mark it, and lower its priority (nice +10) where allowed.
+def _lowest_priority() -> None:
+    """Start a hashing thread at the lowest scheduling priority the system grants.
 
-    On Linux ``setpriority`` with a thread id applies to that thread alone. Else,
-    or without permission, the thread keeps its priority: logins are then only
-    bounded in number, which is still the main protection.
+    On Linux that is ``SCHED_IDLE``: the thread runs only on a core no other
+    thread wants, and gives it up the moment one does. A lowered nice value
+    is not enough: the scheduler then lets the hash finish its time slice
+    first, a few milliseconds that other requests wait. The policy cannot be
+    undone without privileges, hence threads of their own. Elsewhere, or
+    without permission, the thread gets nice +19 or keeps its priority: the
+    pool still bounds how many verifications run at once.
     """
-    in_login_pool.active = True
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    tid = threading.get_native_id()
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, 19)
 
 
 def _is_login(request: HttpRequest) -> bool:

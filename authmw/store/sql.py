@@ -727,7 +727,7 @@ class SQLStore:
         """Insert a refresh token; :class:`~authmw.store.Conflict` if the id exists."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(refresh_tokens.insert().values(_refresh_token_values(token)))
+                conn.execute(refresh_tokens.insert(), _refresh_token_values(token))
         except IntegrityError:
             raise Conflict(f"refresh token id {token.id!r} already exists") from None
         return token
@@ -760,7 +760,7 @@ class SQLStore:
                 ).rowcount
                 if changed != 1:
                     return False  # leaving the block commits an UPDATE that changed nothing
-                conn.execute(refresh_tokens.insert().values(_refresh_token_values(successor)))
+                conn.execute(refresh_tokens.insert(), _refresh_token_values(successor))
         except IntegrityError:
             # The successor's id was taken: the whole rotation rolled back.
             raise Conflict(f"refresh token id {successor.id!r} already exists") from None
