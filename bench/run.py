@@ -2,7 +2,9 @@
 
 Everything runs in this one process: the warm and cold verification timings,
 then the interleaved rounds over every ASGI and WSGI variant (``--only`` picks
-frameworks). The scale-out part (``--no-scale-out`` leaves it out) needs a
+frameworks). With the ASGI frameworks, API-key requests to a real ``authmw demo``
+server are also timed under concurrent logins (``bench/logins.py``; ``--no-logins``
+leaves it out). The scale-out part (``--no-scale-out`` leaves it out) needs a
 PostgreSQL and a Redis server (``bench/cold_pg.py``, ``bench/revocation.py``;
 skipped, with the reason printed, when they are not reachable) and runs its two
 instances in processes of their own. The report is printed as markdown; a full
@@ -31,6 +33,7 @@ from bench.cold import ensure_database, measure_cold
 from bench.cold_pg import measure_cold_pg, postgres_url
 from bench.cold_pg import unavailable_reason as postgres_unavailable
 from bench.harness import Variant, interleaved, make_scope, variant_status
+from bench.logins import LOGIN_THREADS, measure_logins
 from bench.report import ScaleOut, Targets, asgi_rows, render_chart, render_markdown
 from bench.revocation import measure_revocation, redis_url
 from bench.revocation import unavailable_reason as redis_unavailable
@@ -47,6 +50,9 @@ MEASURED_KEYS = 2000
 #: (keys in the PostgreSQL table, revocations over Redis, keys of the no-Redis contrast)
 SCALE_OUT_FULL = (100_000, 200, 20)
 SCALE_OUT_QUICK = (20_000, 50, 10)
+#: (API-key requests per phase, idle and busy phases) of the logins experiment
+LOGINS_FULL = (1000, 3)
+LOGINS_QUICK = (300, 2)
 #: ``--only`` choices: the ASGI frameworks, Flask, and DRF (with plain Django views).
 FRAMEWORKS = ("asgi", "flask", "drf")
 
@@ -118,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         "servers are reachable (default: yes)",
     )
     parser.add_argument(
+        "--logins",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time API-key requests to the FastAPI demo under concurrent logins, "
+        "over real HTTP (with asgi; default: yes)",
+    )
+    parser.add_argument(
         "--write",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -153,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale_out:
         pg_keys, revocations, contrast = SCALE_OUT_QUICK if args.quick else SCALE_OUT_FULL
         scale_out = measure_scale_out(pg_keys, lookups, revocations, contrast)
+
+    logins = None
+    if args.logins and "asgi" in only:
+        per_phase, segments = LOGINS_QUICK if args.quick else LOGINS_FULL
+        _log(f"logins: API-key requests, idle and under {LOGIN_THREADS} logins, {segments} x")
+        logins = measure_logins(requests=per_phase, segments=segments)
+        gc.collect()
 
     auth, key = make_authenticator()
     variants: list[Variant] = []
@@ -209,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         breakdown_rounds=breakdown_rounds,
         tokens=tokens,
         scale_out=scale_out,
+        logins=logins,
     )
     print(markdown)
     if write:
