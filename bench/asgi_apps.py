@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authmw import Authenticator
+from authmw import Authenticator, Settings
 from authmw_starlette import AuthMiddleware, requires_role
 from authmw_starlette.fastapi import RequireRole
 from bench.harness import Variant, make_scope
@@ -54,9 +54,9 @@ _BODY = {"report": "quarterly", "total": 42}
 _MANAGER_ROLES = frozenset({"admin", "manager", "employee"})
 
 
-def make_authenticator() -> tuple[Authenticator, str]:
+def make_authenticator(settings: Settings | None = None) -> tuple[Authenticator, str]:
     """An authenticator on in-memory SQLite holding one admin and one personal API key."""
-    auth = Authenticator.from_url("sqlite://")
+    auth = Authenticator.from_url("sqlite://", settings=settings or Settings())
     auth.store.create_schema()
     # The store directly, not auth.users.create: no password, so no argon2 hash to wait for.
     auth.store.add_user("admin", password_hash=None, roles=frozenset({"admin"}), teams=frozenset())

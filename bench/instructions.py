@@ -9,19 +9,23 @@ which is what the timed benchmark is for)::
         python bench/instructions.py [--only asgi,flask,drf] [--requests 2000]
     python bench/instructions.py --report /tmp/cg.<pid>
 
-Each variant is warmed up, then ``os.getppid()`` marks the start of its batch:
-callgrind dumps its counters before every call of libc's ``getppid``, so each dump
-file holds exactly one batch. ``--report`` divides each by the number of requests.
+Each variant is warmed up, then, after a full garbage collection, ``os.getppid()``
+marks the start and the end of its batch: callgrind dumps its counters before
+every call of libc's ``getppid``, so every second dump file holds exactly one
+batch. ``--report`` divides each by the number of requests.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import glob
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,16 +33,53 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the ``bench`` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from authmw import Settings
 from bench.asgi_apps import fastapi_variants, make_authenticator, starlette_variants
 from bench.breakdown import breakdown_variants
 from bench.harness import Variant, _run_batch
 from bench.wsgi_apps import django_variants, flask_variants
 
+__all__ = ["count_instructions"]
+
 _PLAN = Path(tempfile.gettempdir()) / "authmw-instructions.json"
 
 
-def _measure(only: tuple[str, ...], requests: int, breakdown: bool) -> None:
-    auth, key = make_authenticator()
+def count_instructions(
+    only: tuple[str, ...], *, requests: int, breakdown: bool
+) -> list[tuple[str, float]] | None:
+    """Run this script under callgrind; ``None`` when valgrind is not installed.
+
+    Returns ``(variant key, instructions per request)`` in the order
+    ``bench/run.py`` builds the variants: the frameworks of ``only``, then, with
+    ``breakdown``, the steps of ``bench/breakdown.py``.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out, plan = Path(tmp) / "cg", Path(tmp) / "plan.json"
+        command = [
+            *(valgrind, "--tool=callgrind", "--dump-before=getppid"),
+            f"--callgrind-out-file={out}.%p",
+            *(sys.executable, __file__, "--only", ",".join(only), "--requests", str(requests)),
+            *("--plan", str(plan)),
+            *(["--breakdown"] if breakdown else []),
+        ]
+        # A fixed hash seed: dict and set layouts, and so the count, repeat exactly.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        subprocess.run(
+            command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        (pid,) = {p.name.split(".")[1] for p in Path(tmp).glob("cg.*")}  # one process
+        return _counts(f"{out}.{pid}", plan)
+
+
+def _measure(only: tuple[str, ...], requests: int, breakdown: bool, plan: Path) -> None:
+    # The cache re-verifies a key every cache_ttl and the usage recorder writes every
+    # usage_flush_interval, both by the clock. Amortised over a second of requests
+    # they cost nothing, but callgrind runs some 50 times slower, so they would fall
+    # into batches at random: an hour each keeps them out of every batch.
+    auth, key = make_authenticator(Settings(cache_ttl=3600, usage_flush_interval=3600))
     variants: list[Variant] = []
     if "asgi" in only:
         variants += starlette_variants(auth, key) + fastapi_variants(auth, key)
@@ -54,18 +95,22 @@ def _measure(only: tuple[str, ...], requests: int, breakdown: bool) -> None:
         _run_batch(variant, loop, 50)
     names = []
     for variant in variants:
-        os.getppid()  # marker: callgrind dumps here
+        # Every batch starts with nothing left for the collector: a full collection
+        # that fell into one batch would be charged to it. The collection itself
+        # lies between an end marker and the next start marker, in no batch.
+        gc.collect()
+        os.getppid()  # start marker: callgrind dumps here
         _run_batch(variant, loop, requests)
+        os.getppid()  # end marker: this dump holds the batch alone
         names.append(variant.key)
-    os.getppid()
-    _PLAN.write_text(json.dumps({"names": names, "requests": requests}))
+    plan.write_text(json.dumps({"names": names, "requests": requests}))
 
 
-def _report(prefix: str) -> None:
-    plan = json.loads(_PLAN.read_text())
+def _counts(prefix: str, plan_file: Path) -> list[tuple[str, float]]:
+    plan = json.loads(plan_file.read_text())
     files = sorted(glob.glob(prefix + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
-    # Dump i (1-based) holds everything before marker i; the batch of variant i
-    # (0-based) lies between markers i+1 and i+2, so it is dump i+2.
+    # Dump j (1-based) holds everything since marker j-1. Variant i (0-based) has
+    # markers 2i+1 (start) and 2i+2 (end), so its batch is dump 2i+2.
     totals = []
     for path in files:
         text = Path(path).read_text()
@@ -73,9 +118,12 @@ def _report(prefix: str) -> None:
             r"^totals:\s+(\d+)", text, re.M
         )
         totals.append(int(found.group(1)) if found else 0)
+    return [(name, totals[2 * i + 1] / plan["requests"]) for i, name in enumerate(plan["names"])]
+
+
+def _report(prefix: str, plan: Path) -> None:
     bare: dict[str, float] = {}
-    for i, name in enumerate(plan["names"]):
-        per = totals[i + 1] / plan["requests"]
+    for name, per in _counts(prefix, plan):
         framework = name.split("/")[0]
         if name.endswith("/bare") and framework not in bare:
             bare[framework] = per
@@ -90,11 +138,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--breakdown", action="store_true", help="also the steps of breakdown.py")
     parser.add_argument("--report", metavar="PREFIX")
+    parser.add_argument("--plan", type=Path, default=_PLAN, help="where the batch order goes")
     args = parser.parse_args()
     if args.report:
-        _report(args.report)
+        _report(args.report, args.plan)
     else:
-        _measure(tuple(args.only.split(",")) if args.only else (), args.requests, args.breakdown)
+        only = tuple(args.only.split(",")) if args.only else ()
+        _measure(only, args.requests, args.breakdown, args.plan)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ import os
 import platform
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.breakdown import STEPS
 from bench.cold import ColdResult
 from bench.harness import Variant, median, paired_ratios, percentile
 from bench.logins import LOGIN_THREADS, LoginResult
@@ -22,6 +23,7 @@ from bench.warm import WarmResult
 
 __all__ = [
     "AsgiRow",
+    "Counts",
     "ScaleOut",
     "Targets",
     "asgi_rows",
@@ -193,15 +195,47 @@ def _at_median(p50_us: float, p99_us: float, target_us: float, *, digits: int) -
     )
 
 
-def _in_context_verification(breakdown: Sequence[AsgiRow]) -> dict[str, float]:
-    # The "parse" and "verify" steps of the breakdown: what the middleware's
-    # verification costs inside each framework, over a middleware that does nothing.
-    by = {(r.variant.framework, r.variant.name): r.overhead_us for r in breakdown}
-    return {
-        framework: by[(framework, "verify")] - by[(framework, "layer")]
-        for framework, name in by
-        if name == "verify"
-    }
+@dataclass(frozen=True)
+class Counts:
+    """Instructions per request under callgrind (``bench/instructions.py``), by variant key."""
+
+    variants: Mapping[str, float]
+    #: The middleware rebuilt step by step (``bench/breakdown.py``), in order.
+    steps: Sequence[tuple[str, float]] = ()
+
+    @classmethod
+    def split(cls, counted: Sequence[tuple[str, float]], n_variants: int) -> Counts:
+        """The first ``n_variants`` are the timed variants, the rest the breakdown steps."""
+        return cls(dict(counted[:n_variants]), list(counted[n_variants:]))
+
+    def added(self, variant: Variant) -> float | None:
+        """Instructions the variant adds over its framework's bare app."""
+        mine = self.variants.get(variant.key)
+        bare = self.variants.get(f"{variant.framework}/bare")
+        return None if mine is None or bare is None else mine - bare
+
+
+def _in_context_verification(
+    rows: Sequence[AsgiRow], counts: Counts | None
+) -> dict[str, tuple[float, float]]:
+    """Per framework: instructions of the header scan and warm lookup, and their µs estimate.
+
+    The "scan" and "verify" steps over the "layer" step (a middleware that only
+    passes the request on), counted; in µs at the rate the framework's bare app
+    runs its own instructions in this run (its median time over its count).
+    """
+    if counts is None:
+        return {}
+    steps = dict(counts.steps)
+    out = {}
+    for row in rows:
+        framework = row.variant.framework
+        verify, layer = steps.get(f"{framework}/verify"), steps.get(f"{framework}/layer")
+        bare = counts.variants.get(row.variant.key)
+        if not row.variant.bare or verify is None or layer is None or not bare:
+            continue
+        out[framework] = (verify - layer, (verify - layer) * row.median_us / bare)
+    return out
 
 
 def _target_rows(
@@ -209,7 +243,7 @@ def _target_rows(
     warm: Sequence[WarmResult],
     cold: Sequence[ColdResult],
     n_keys: int,
-    breakdown: Sequence[AsgiRow],
+    counts: Counts | None,
     *,
     tokens: Sequence[TokenResult] = (),
     scale_out: ScaleOut | None = None,
@@ -226,8 +260,8 @@ def _target_rows(
     verify = next(w for w in warm if w.note)
     measured = [f"{verify.best_us:.2f} µs in a loop"]
     worst = verify.best_us
-    for framework, cost in _in_context_verification(breakdown).items():
-        measured.append(f"{cost:.2f} µs inside {framework}")
+    for framework, (instructions, cost) in _in_context_verification(rows, counts).items():
+        measured.append(f"{cost:.2f} µs inside {framework} ({instructions:,.0f} instructions)")
         worst = max(worst, cost)
     out.append(
         f"| warm verification (header scan + cached lookup) ≤ {WARM_TARGET_US:g} µs "
@@ -307,13 +341,13 @@ def render_markdown(
     targets: Targets,
     *,
     chart: str | None,
-    breakdown: Sequence[AsgiRow] = (),
-    breakdown_rounds: int = 0,
+    instructions: Sequence[tuple[str, float]] | None = None,
     tokens: Sequence[TokenResult] = (),
     scale_out: ScaleOut | None = None,
     logins: LoginResult | None = None,
 ) -> str:
     """The whole report as markdown."""
+    counts = None if instructions is None else Counts.split(instructions, len(rows))
     lines = [
         "# authmw benchmarks",
         "",
@@ -336,7 +370,7 @@ def render_markdown(
             warm,
             cold,
             targets.n_keys,
-            breakdown,
+            counts,
             tokens=tokens,
             scale_out=scale_out,
             logins=logins,
@@ -353,7 +387,7 @@ def render_markdown(
             f"{X} bare is the median over rounds of (bare time ÷ variant time) in the same "
             "round; the range is its interquartile range.",
             "",
-            *_request_table(asgi, issue=False),
+            *_request_table(asgi, counts, issue=False),
         ]
     if wsgi:
         lines += [
@@ -368,7 +402,7 @@ def render_markdown(
             "`authmw_django.AuthMiddleware`, the bare rows and the peers through one "
             "without middleware (`bench/README.md`).",
             "",
-            *_request_table(wsgi, issue=True),
+            *_request_table(wsgi, counts, issue=True),
         ]
     lines += [
         "",
@@ -423,17 +457,20 @@ def render_markdown(
         ]
     if logins is not None:
         lines += ["", *logins_section(logins)]
-    if breakdown:
+    if counts is not None and counts.steps:
         lines += [
             "",
             "## Where authmw's time goes",
             "",
-            "The middleware rebuilt in cumulative steps, each timed inside the app like the "
-            f"variants above ({breakdown_rounds} interleaved rounds of its own); a step's cost is "
-            "the difference to the row above. The last two rows are the real middleware and "
-            "decorator (`bench/breakdown.py`).",
+            "The middleware rebuilt in cumulative steps, then the real middleware and decorator "
+            "(`bench/breakdown.py`), each counted in CPU instructions per request under "
+            "callgrind (`bench/instructions.py`; a fixed hash seed, a full collection before "
+            "each batch, the clock-driven cache refresh and usage flush kept out): the same "
+            "count on every run, where timings of steps this small are mostly noise. A step's "
+            "cost is the difference to the row above. The figures in µs convert at the rate "
+            "the framework's bare app runs its own instructions in this run.",
             "",
-            *_breakdown_lines(breakdown),
+            *_breakdown_lines(rows, counts),
         ]
     if scale_out is not None:
         lines += ["", *scale_out_section(scale_out)]
@@ -515,12 +552,15 @@ def scale_out_section(scale_out: ScaleOut) -> list[str]:
     return lines
 
 
-def _request_table(rows: Sequence[AsgiRow], *, issue: bool) -> list[str]:
+def _request_table(rows: Sequence[AsgiRow], counts: Counts | None, *, issue: bool) -> list[str]:
     head = (
         "| framework | variant | protected by | µs/request | + µs vs bare | requests/s "
         f"| {X} bare (IQR) |"
     )
     rule = "|---|---|---|---:|---:|---:|---|"
+    if counts is not None:
+        head += " + instructions vs bare |"
+        rule += "---:|"
     if issue:
         head += " issue's run |"
         rule += "---:|"
@@ -532,6 +572,9 @@ def _request_table(rows: Sequence[AsgiRow], *, issue: bool) -> list[str]:
             f"| {_fmt(row.median_us)} | {_fmt(row.overhead_us)} | {_fmt(row.per_second, 0)} "
             f"| {row.ratio:.3f} ({row.ratio_p25:.3f}-{row.ratio_p75:.3f}) |"
         )
+        if counts is not None:
+            extra = counts.added(row.variant)
+            line += " — |" if extra is None else f" {extra:,.0f} |"
         if issue:
             key = (row.variant.framework, row.variant.name)
             goal = RATIO_TARGETS.get(row.variant.framework)
@@ -545,24 +588,30 @@ def _request_table(rows: Sequence[AsgiRow], *, issue: bool) -> list[str]:
     return lines
 
 
-def _breakdown_lines(rows: Sequence[AsgiRow]) -> list[str]:
-    frameworks = list(dict.fromkeys(r.variant.framework for r in rows))
-    names = list(dict.fromkeys(r.variant.name for r in rows))
-    by = {(r.variant.framework, r.variant.name): r for r in rows}
-    head = " | ".join(f"{f}: + µs vs bare (this step)" for f in frameworks)
+def _breakdown_lines(rows: Sequence[AsgiRow], counts: Counts) -> list[str]:
+    frameworks = list(dict.fromkeys(key.split("/")[0] for key, _ in counts.steps))
+    names = list(dict.fromkeys(key.split("/", 1)[1] for key, _ in counts.steps))
+    steps = dict(counts.steps)
+    rate = {  # µs per instruction of each framework's bare app, as timed in this run
+        r.variant.framework: r.median_us / counts.variants[r.variant.key]
+        for r in rows
+        if r.variant.bare and counts.variants.get(r.variant.key)
+    }
+    head = " | ".join(f"{f}: + instructions vs bare (this step) | ≈ µs" for f in frameworks)
     lines = [
         f"| step | what it adds | {head} |",
-        "|---|---|" + "---:|" * len(frameworks),
+        "|---|---|" + "---:|---:|" * len(frameworks),
     ]
-    previous = dict.fromkeys(frameworks, 0.0)
+    descriptions = dict(STEPS)
     for name in names:
         cells = []
         for f in frameworks:
-            row = by[(f, name)]
-            cells.append(f"{row.overhead_us:.2f} ({row.overhead_us - previous[f]:+.2f})")
-            previous[f] = row.overhead_us
-        description = by[(frameworks[0], name)].variant.description
-        lines.append(f"| {name} | {description} | {' | '.join(cells)} |")
+            extra = steps[f"{f}/{name}"] - steps[f"{f}/bare"]
+            before = names[names.index(name) - 1] if name != names[0] else name
+            step = steps[f"{f}/{name}"] - steps[f"{f}/{before}"]
+            micro = f"{extra * rate[f]:.2f}" if f in rate else "—"
+            cells.append(f"{extra:,.0f} ({step:+,.0f}) | {micro}")
+        lines.append(f"| {name} | {descriptions[name]} | {' | '.join(cells)} |")
     return lines
 
 

@@ -28,11 +28,11 @@ from bench.asgi_apps import (
     make_authenticator,
     starlette_variants,
 )
-from bench.breakdown import breakdown_variants
 from bench.cold import ensure_database, measure_cold
 from bench.cold_pg import measure_cold_pg, postgres_url
 from bench.cold_pg import unavailable_reason as postgres_unavailable
 from bench.harness import Variant, interleaved, make_scope, variant_status
+from bench.instructions import count_instructions
 from bench.logins import LOGIN_THREADS, measure_logins
 from bench.report import ScaleOut, Targets, asgi_rows, render_chart, render_markdown
 from bench.revocation import measure_revocation, redis_url
@@ -50,6 +50,8 @@ MEASURED_KEYS = 2000
 #: (keys in the PostgreSQL table, revocations over Redis, keys of the no-Redis contrast)
 SCALE_OUT_FULL = (100_000, 200, 20)
 SCALE_OUT_QUICK = (20_000, 50, 10)
+#: Requests per variant counted under callgrind (the count hardly moves with more).
+INSTRUCTION_REQUESTS = 300
 #: (API-key requests per phase, idle and busy phases) of the logins experiment
 LOGINS_FULL = (1000, 3)
 LOGINS_QUICK = (300, 2)
@@ -111,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, help="keys in the cold-verification database")
     parser.add_argument("--lookups", type=int, help="cold verifications timed")
     parser.add_argument(
-        "--breakdown",
+        "--instructions",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time the middleware step by step (default: yes)",
+        help="also count instructions per request under callgrind, for every variant and "
+        "for the middleware step by step (needs valgrind; default: yes)",
     )
     parser.add_argument(
         "--scale-out",
@@ -194,19 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"requests: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants")
     samples = interleaved(variants, loop, rounds=rounds, batch=batch)
     rows = asgi_rows(variants, samples)
-    breakdown_rows = []
-    breakdown_rounds = max(1, rounds // 3)
-    if args.breakdown and "asgi" in only:
-        steps = breakdown_variants(auth, variants[0].scope, variants[0].scope["path"])
-        for step in steps:
-            if variant_status(step, loop) != 200:
-                raise SystemExit(f"breakdown step {step.key} failed")
-        _log(f"breakdown: {breakdown_rounds} rounds x {batch} requests x {len(steps)} steps")
-        breakdown_rows = asgi_rows(
-            steps, interleaved(steps, loop, rounds=breakdown_rounds, batch=batch, seed=2)
-        )
     loop.close()
     auth.close()
+    counts = None
+    if args.instructions:
+        _log("instructions per request, under callgrind")
+        counted = 100 if args.quick else INSTRUCTION_REQUESTS
+        counts = count_instructions(only, requests=counted, breakdown="asgi" in only)
+        if counts is None:
+            _log("valgrind is not installed: no instruction counts")
 
     targets = Targets(
         mode="quick" if args.quick else "full",
@@ -225,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         cold,
         targets,
         chart=chart,
-        breakdown=breakdown_rows,
-        breakdown_rounds=breakdown_rounds,
+        instructions=counts,
         tokens=tokens,
         scale_out=scale_out,
         logins=logins,
