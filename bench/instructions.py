@@ -28,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the ``bench`` package importable
@@ -39,19 +41,33 @@ from bench.breakdown import breakdown_variants
 from bench.harness import Variant, _run_batch
 from bench.wsgi_apps import django_variants, flask_variants
 
-__all__ = ["count_instructions"]
+__all__ = ["Counts", "count_instructions"]
 
 _PLAN = Path(tempfile.gettempdir()) / "authmw-instructions.json"
 
 
-def count_instructions(
-    only: tuple[str, ...], *, requests: int, breakdown: bool
-) -> list[tuple[str, float]] | None:
+@dataclass(frozen=True)
+class Counts:
+    """Instructions per request under callgrind, by variant key."""
+
+    #: The variants of the frameworks counted (``bench/asgi_apps.py``, ``wsgi_apps.py``).
+    variants: Mapping[str, float]
+    #: The middleware rebuilt step by step (``bench/breakdown.py``), in order; the
+    #: steps have a bare app of their own, whose key is also a variant's.
+    steps: Sequence[tuple[str, float]] = ()
+
+    def added(self, key: str, framework: str) -> float | None:
+        """Instructions variant ``key`` adds over its framework's bare app."""
+        mine = self.variants.get(key)
+        bare = self.variants.get(f"{framework}/bare")
+        return None if mine is None or bare is None else mine - bare
+
+
+def count_instructions(only: tuple[str, ...], *, requests: int, breakdown: bool) -> Counts | None:
     """Run this script under callgrind; ``None`` when valgrind is not installed.
 
-    Returns ``(variant key, instructions per request)`` in the order
-    ``bench/run.py`` builds the variants: the frameworks of ``only``, then, with
-    ``breakdown``, the steps of ``bench/breakdown.py``.
+    Counts the variants of the frameworks in ``only`` and, with ``breakdown``,
+    the steps of ``bench/breakdown.py``.
     """
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -87,6 +103,7 @@ def _measure(only: tuple[str, ...], requests: int, breakdown: bool, plan: Path) 
         variants += flask_variants(auth, key)
     if "drf" in only:
         variants += django_variants(auth, key)
+    steps = len(variants)  # where the breakdown steps begin
     if breakdown:
         scope = starlette_variants(auth, key)[0].scope
         variants += breakdown_variants(auth, scope, scope["path"])
@@ -103,10 +120,10 @@ def _measure(only: tuple[str, ...], requests: int, breakdown: bool, plan: Path) 
         _run_batch(variant, loop, requests)
         os.getppid()  # end marker: this dump holds the batch alone
         names.append(variant.key)
-    plan.write_text(json.dumps({"names": names, "requests": requests}))
+    plan.write_text(json.dumps({"names": names, "requests": requests, "steps": steps}))
 
 
-def _counts(prefix: str, plan_file: Path) -> list[tuple[str, float]]:
+def _counts(prefix: str, plan_file: Path) -> Counts:
     plan = json.loads(plan_file.read_text())
     files = sorted(glob.glob(prefix + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
     # Dump j (1-based) holds everything since marker j-1. Variant i (0-based) has
@@ -118,12 +135,14 @@ def _counts(prefix: str, plan_file: Path) -> list[tuple[str, float]]:
             r"^totals:\s+(\d+)", text, re.M
         )
         totals.append(int(found.group(1)) if found else 0)
-    return [(name, totals[2 * i + 1] / plan["requests"]) for i, name in enumerate(plan["names"])]
+    counted = [(name, totals[2 * i + 1] / plan["requests"]) for i, name in enumerate(plan["names"])]
+    return Counts(dict(counted[: plan["steps"]]), counted[plan["steps"] :])
 
 
 def _report(prefix: str, plan: Path) -> None:
     bare: dict[str, float] = {}
-    for name, per in _counts(prefix, plan):
+    counts = _counts(prefix, plan)
+    for name, per in [*counts.variants.items(), *counts.steps]:
         framework = name.split("/")[0]
         if name.endswith("/bare") and framework not in bare:
             bare[framework] = per

@@ -115,13 +115,17 @@ def _login_request(client_id: str, secret: str, username: str, password: str) ->
     return (head + body).encode()
 
 
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection")
+    return chunk
+
+
 def _read_response(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
     """Read one response (the server always sends Content-Length); return status and leftover."""
     while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        buffer += chunk
+        buffer += _recv(sock)
     head, _, rest = buffer.partition(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n")[1:]:
@@ -129,10 +133,7 @@ def _read_response(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
         if name.strip().lower() == b"content-length":
             length = int(value)
     while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        rest += chunk
+        rest += _recv(sock)
     return head.split(b" ", 2)[1], rest[length:]
 
 
@@ -149,20 +150,14 @@ class _Signals:
 
 def _log_in_while_told(port: int, request: bytes, signals: _Signals) -> None:
     """The load process: ``LOGIN_THREADS`` threads, each logging in again and again while ``go``."""
-    go, done, in_flight, ok, failed = (
-        signals.go,
-        signals.done,
-        signals.in_flight,
-        signals.ok,
-        signals.failed,
-    )
+    in_flight = signals.in_flight
 
     def worker() -> None:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             buffer = b""
-            while not done.is_set():
-                if not go.wait(0.05):
+            while not signals.done.is_set():
+                if not signals.go.wait(0.05):
                     continue
                 with in_flight.get_lock():
                     in_flight.value += 1
@@ -172,7 +167,7 @@ def _log_in_while_told(port: int, request: bytes, signals: _Signals) -> None:
                 finally:
                     with in_flight.get_lock():
                         in_flight.value -= 1
-                counter = ok if status == b"200" else failed
+                counter = signals.ok if status == b"200" else signals.failed
                 with counter.get_lock():
                     counter.value += 1
 

@@ -6,7 +6,7 @@ import os
 import platform
 import sqlite3
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bench.breakdown import STEPS
 from bench.cold import ColdResult
 from bench.harness import Variant, median, paired_ratios, percentile
+from bench.instructions import Counts
 from bench.logins import LOGIN_THREADS, LoginResult
 from bench.revocation import RevocationResult
 from bench.tokens import TokenResult
@@ -23,7 +24,6 @@ from bench.warm import WarmResult
 
 __all__ = [
     "AsgiRow",
-    "Counts",
     "ScaleOut",
     "Targets",
     "asgi_rows",
@@ -195,24 +195,13 @@ def _at_median(p50_us: float, p99_us: float, target_us: float, *, digits: int) -
     )
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Instructions per request under callgrind (``bench/instructions.py``), by variant key."""
-
-    variants: Mapping[str, float]
-    #: The middleware rebuilt step by step (``bench/breakdown.py``), in order.
-    steps: Sequence[tuple[str, float]] = ()
-
-    @classmethod
-    def split(cls, counted: Sequence[tuple[str, float]], n_variants: int) -> Counts:
-        """The first ``n_variants`` are the timed variants, the rest the breakdown steps."""
-        return cls(dict(counted[:n_variants]), list(counted[n_variants:]))
-
-    def added(self, variant: Variant) -> float | None:
-        """Instructions the variant adds over its framework's bare app."""
-        mine = self.variants.get(variant.key)
-        bare = self.variants.get(f"{variant.framework}/bare")
-        return None if mine is None or bare is None else mine - bare
+def _micro_per_instruction(rows: Sequence[AsgiRow], counts: Counts) -> dict[str, float]:
+    """µs per instruction of each framework's bare app: its median time over its count."""
+    return {
+        r.variant.framework: r.median_us / counts.variants[r.variant.key]
+        for r in rows
+        if r.variant.bare and counts.variants.get(r.variant.key)
+    }
 
 
 def _in_context_verification(
@@ -228,13 +217,10 @@ def _in_context_verification(
         return {}
     steps = dict(counts.steps)
     out = {}
-    for row in rows:
-        framework = row.variant.framework
+    for framework, rate in _micro_per_instruction(rows, counts).items():
         verify, layer = steps.get(f"{framework}/verify"), steps.get(f"{framework}/layer")
-        bare = counts.variants.get(row.variant.key)
-        if not row.variant.bare or verify is None or layer is None or not bare:
-            continue
-        out[framework] = (verify - layer, (verify - layer) * row.median_us / bare)
+        if verify is not None and layer is not None:
+            out[framework] = (verify - layer, (verify - layer) * rate)
     return out
 
 
@@ -341,13 +327,13 @@ def render_markdown(
     targets: Targets,
     *,
     chart: str | None,
-    instructions: Sequence[tuple[str, float]] | None = None,
+    instructions: Counts | None = None,
     tokens: Sequence[TokenResult] = (),
     scale_out: ScaleOut | None = None,
     logins: LoginResult | None = None,
 ) -> str:
     """The whole report as markdown."""
-    counts = None if instructions is None else Counts.split(instructions, len(rows))
+    counts = instructions
     lines = [
         "# authmw benchmarks",
         "",
@@ -573,7 +559,7 @@ def _request_table(rows: Sequence[AsgiRow], counts: Counts | None, *, issue: boo
             f"| {row.ratio:.3f} ({row.ratio_p25:.3f}-{row.ratio_p75:.3f}) |"
         )
         if counts is not None:
-            extra = counts.added(row.variant)
+            extra = counts.added(row.variant.key, row.variant.framework)
             line += " — |" if extra is None else f" {extra:,.0f} |"
         if issue:
             key = (row.variant.framework, row.variant.name)
@@ -592,11 +578,7 @@ def _breakdown_lines(rows: Sequence[AsgiRow], counts: Counts) -> list[str]:
     frameworks = list(dict.fromkeys(key.split("/")[0] for key, _ in counts.steps))
     names = list(dict.fromkeys(key.split("/", 1)[1] for key, _ in counts.steps))
     steps = dict(counts.steps)
-    rate = {  # µs per instruction of each framework's bare app, as timed in this run
-        r.variant.framework: r.median_us / counts.variants[r.variant.key]
-        for r in rows
-        if r.variant.bare and counts.variants.get(r.variant.key)
-    }
+    rate = _micro_per_instruction(rows, counts)
     head = " | ".join(f"{f}: + instructions vs bare (this step) | ≈ µs" for f in frameworks)
     lines = [
         f"| step | what it adds | {head} |",

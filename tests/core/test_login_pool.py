@@ -60,12 +60,17 @@ async def test_an_asgi_login_runs_in_the_login_pool_and_hashes_in_the_hashing_po
     assert all(name.startswith("authmw-hash") for name in hasher.threads), hasher.threads
 
 
-def test_a_wsgi_login_hashes_in_the_hashing_pool_too(
-    make_authenticator: AuthenticatorFactory, hasher: ThreadNotingHasher
-) -> None:
+def wsgi_login(make_authenticator: AuthenticatorFactory) -> None:
+    """Log in once through the WSGI endpoints, successfully."""
     world = build_world(make_authenticator)
     reply = WSGIDriver(world.endpoints).send_sync("/oauth/token", world.login_body())
     assert reply.status == 200
+
+
+def test_a_wsgi_login_hashes_in_the_hashing_pool_too(
+    make_authenticator: AuthenticatorFactory, hasher: ThreadNotingHasher
+) -> None:
+    wsgi_login(make_authenticator)
     assert hasher.threads
     assert all(name.startswith("authmw-hash") for name in hasher.threads), hasher.threads
 
@@ -76,9 +81,7 @@ def test_a_wsgi_login_hashes_in_the_hashing_pool_too(
 def test_hashing_threads_run_at_the_idle_scheduling_policy(
     make_authenticator: AuthenticatorFactory, hasher: ThreadNotingHasher
 ) -> None:
-    world = build_world(make_authenticator)
-    reply = WSGIDriver(world.endpoints).send_sync("/oauth/token", world.login_body())
-    assert reply.status == 200
+    wsgi_login(make_authenticator)
     assert hasher.policies
     assert set(hasher.policies) == {os.SCHED_IDLE}
     # The thread that asked, and so the rest of the login, kept its own policy.
