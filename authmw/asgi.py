@@ -14,7 +14,7 @@ from typing import Any
 
 from authmw._paths import PublicPaths, route_path
 from authmw.authenticator import Authenticator
-from authmw.context import RequestAuth, _current
+from authmw.context import _current
 from authmw.credentials import asgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
@@ -70,7 +70,7 @@ class AuthMiddleware:
         if principal is None and self.require_auth and route_path(scope) not in self.public_paths:
             await self._refuse(error or MissingCredentials(), scope, send)
             return
-        token = _current.set(RequestAuth(auth, principal, error, scope))
+        token = _current.set((auth, principal, error, scope))
         try:
             await self.app(scope, receive, send)
         except AuthError as exc:

@@ -2,9 +2,10 @@
 
 A plugin turns :func:`guard` into its public ``requires_*`` decorators by saying
 one thing: where its framework keeps path parameters (for team-bound routes).
-The check itself is :meth:`authmw.context.RequestAuth.require`, which calls the
-one policy. Sync and async views get a wrapper of their own kind, so an async
-view stays a coroutine function and frameworks keep awaiting it.
+The check itself is the one policy's, as in
+:meth:`authmw.context.RequestAuth.require`. Sync and async views get a wrapper
+of their own kind, so an async view stays a coroutine function and frameworks
+keep awaiting it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from authmw.context import RequestAuth, _current, current
+from authmw.context import RequestAuth, _current, _no_context, refusal
 from authmw.policy import check_kinds
 from authmw.principal import Principal
 
@@ -96,18 +97,23 @@ def guard(
     wrapped by a plain function (see below).
     """
     # The check runs on every request of the route, so it calls as little as it can:
-    # the context variable is read directly (``current()`` only to raise its error),
-    # and only team-bound routes ask the plugin for path parameters.
+    # it unpacks what the middleware recorded and calls the policy itself, as
+    # RequestAuth.check() does. Only team-bound routes build a RequestAuth, to ask
+    # the plugin for their path parameters.
     roles, scopes, kinds = requirement.roles, requirement.scopes, requirement.kinds
     params = path_params if requirement.team_param is not None else None
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-            auth = _current.get() or current()
+            found = _current.get() or _no_context()
             if params is None:
-                auth.check(roles, scopes, kinds, None)
+                authenticator, principal, error, _request = found
+                if principal is None:
+                    raise refusal(error)
+                authenticator.policy.check(principal, roles, scopes, kinds, None)
             else:
+                auth = RequestAuth(*found)
                 requirement.check(auth, params(auth, kwargs))
             return view(*args, **kwargs)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
-from authmw.context import RequestAuth, _current
+from authmw.context import _current
 from authmw.credentials import wsgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
@@ -65,7 +65,7 @@ class AuthMiddleware:
             and (environ.get("PATH_INFO", "") or "/") not in self.public_paths
         ):
             return self._refuse(error or MissingCredentials(), start_response)
-        token = _current.set(RequestAuth(auth, principal, error, environ))
+        token = _current.set((auth, principal, error, environ))
         try:
             return self.app(environ, start_response)
         except AuthError as exc:

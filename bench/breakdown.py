@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authmw import Authenticator
-from authmw.context import RequestAuth, _current
+from authmw.context import _current
 from authmw.credentials import asgi_raw
 from authmw_starlette import AuthMiddleware, requires_role
 from bench.harness import Variant
@@ -38,7 +38,7 @@ STEPS = [
     ("scan", "+ find the credential headers (`credentials.asgi_raw`)"),
     ("verify", "+ warm `authenticator.lookup_raw()` (one dict lookup, no parse)"),
     ("state", '+ `scope["state"]` principal and auth_error'),
-    ("context", "+ `RequestAuth` in the ContextVar (set, reset)"),
+    ("context", "+ what it found in the ContextVar (set, reset)"),
     ("AuthMiddleware", "the real `AuthMiddleware` (the rest: response tracking, checks)"),
     ("+requires_role", 'the real `AuthMiddleware` + `@requires_role("manager")`'),
 ]
@@ -64,7 +64,7 @@ class StepMiddleware:
             state["principal"] = principal
             state["auth_error"] = None
         if level >= 5:
-            token = _current.set(RequestAuth(auth, principal, None, scope))
+            token = _current.set((auth, principal, None, scope))
             try:
                 await self.app(scope, receive, send)
             finally:

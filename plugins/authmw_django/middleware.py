@@ -79,7 +79,7 @@ class AuthMiddleware:
         refusal = _record(request, config, principal, error)
         if refusal is not None:
             return refusal
-        token = _current.set(request.authmw)
+        token = _current.set((auth, principal, error, request.META))
         try:
             return self.get_response(request)
         finally:
@@ -99,7 +99,7 @@ class AuthMiddleware:
         refusal = _record(request, config, principal, error)
         if refusal is not None:
             return refusal
-        token = _current.set(request.authmw)
+        token = _current.set((auth, principal, error, request.META))
         try:
             response: HttpResponseBase = await self.get_response(request)
             return response

@@ -221,8 +221,8 @@ class _GlobalsPrincipal:
         if g is None:
             return self
         # The middleware records the request's authentication around the whole app call.
-        auth = _current.get()
-        principal = g.__dict__["principal"] = None if auth is None else auth.principal
+        found = _current.get()
+        principal = g.__dict__["principal"] = None if found is None else found[1]
         return principal
 
 

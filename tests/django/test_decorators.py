@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from authmw.authenticator import Authenticator
-from authmw.context import RequestAuth, _current
+from authmw.context import _current
 from authmw.store.sql import SQLStore
 from authmw_django import requires_auth, requires_team
 from tests.django.views import VARIANTS
@@ -35,7 +35,7 @@ def test_a_team_route_needs_its_url_kwarg() -> None:
         return HttpResponse()
 
     auth = Authenticator(SQLStore("sqlite://"))
-    token = _current.set(RequestAuth(auth, None, None, {}))
+    token = _current.set((auth, None, None, {}))
     try:
         with pytest.raises(LookupError, match="'org'"):
             view(RequestFactory().get("/"), team="blue")

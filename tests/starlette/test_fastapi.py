@@ -26,6 +26,7 @@ from authmw_starlette.fastapi import (
     Requires,
     RequireScope,
     RequireTeam,
+    bearer_scheme,
 )
 from tests.starlette.support import client_for, drive, ws_scope
 
@@ -185,6 +186,22 @@ def test_factories_validate_at_import_time() -> None:
         roles=frozenset({"manager"}), kinds=frozenset({"user"})
     )
     assert repr(requires).startswith("Requires(Requirement(")
+
+
+def test_a_dependency_asks_fastapi_to_resolve_one_thing_more() -> None:
+    # FastAPI resolves every sub-dependency and parameter of a dependency on every
+    # request, at several microseconds each: the dependency is itself the X-API-Key
+    # scheme, so only the bearer scheme is left to resolve, and nothing is read
+    # from the request that the middleware has not already recorded.
+    app = FastAPI()
+    app.get("/reports", dependencies=[Depends(RequireTeam())])(lambda: "ok")
+    (route,) = (r for r in app.routes if getattr(r, "path", None) == "/reports")
+    (requires,) = route.dependant.dependencies  # type: ignore[attr-defined]
+    assert [d.call for d in requires.dependencies] == [bearer_scheme]
+    assert not requires.path_params
+    assert not requires.query_params
+    assert requires.request_param_name is None
+    assert requires.websocket_param_name is None
 
 
 @pytest.mark.parametrize("factory", [RequireAuth, RequireRole, RequireScope, RequireTeam])
