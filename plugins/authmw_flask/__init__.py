@@ -129,14 +129,14 @@ class AuthMW:
 
 
 class _FlaskMiddleware(AuthMiddleware):
-    """The WSGI middleware, keeping the app's request and ``g`` classes authmw's.
+    """The WSGI middleware, making sure the app's request and ``g`` classes are authmw's.
 
     ``g.principal`` and ``request.state.principal`` come from subclasses of the
     app's own classes (:func:`_state_request`, :func:`_principal_globals`) that
     find them on first use: a request that never reads them pays nothing. A
     ``before_request`` hook did this before, and cost more than the whole
     authentication. An app that replaces either class after ``init_app`` gets it
-    extended again here, before its next request is built.
+    extended again at its first request.
     """
 
     def __init__(self, app: flask.Flask, authenticator: Authenticator, **options: Any) -> None:
@@ -146,20 +146,18 @@ class _FlaskMiddleware(AuthMiddleware):
 
     def _extend_classes(self) -> None:
         app = self.flask_app
-        app.request_class = self._request_class = _state_request(app.request_class)
-        app.app_ctx_globals_class = self._globals_class = _principal_globals(
-            app.app_ctx_globals_class
-        )
+        app.request_class = _state_request(app.request_class)
+        app.app_ctx_globals_class = _principal_globals(app.app_ctx_globals_class)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """Handle one WSGI request."""
-        app = self.flask_app
-        if (
-            app.request_class is not self._request_class
-            or app.app_ctx_globals_class is not self._globals_class
-        ):
-            self._extend_classes()
-        return super().__call__(environ, start_response)
+        """Handle the app's first request: extend its classes, then become the core middleware."""
+        self._extend_classes()  # classes already extended are kept as they are
+        # Flask refuses setup once an app has handled its first request, so from
+        # now on this is authmw's WSGI middleware and nothing more: checking the
+        # classes again on every request, through one Python call more, cost about
+        # a tenth of what authmw adds to a Flask request.
+        self.__class__ = AuthMiddleware  # type: ignore[assignment]
+        return AuthMiddleware.__call__(self, environ, start_response)
 
 
 #: The subclasses made so far, by the class each extends (shared by every app).

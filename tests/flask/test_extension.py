@@ -250,6 +250,25 @@ def test_the_apps_own_g_class_is_extended_even_when_set_after_init(
     assert response.json == {"tenant": "acme", "subject": "admin"}
 
 
+def test_after_its_first_request_the_app_runs_the_core_middleware_alone(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    # The app's classes are checked up to the first request, as Flask allows setup
+    # up to then; later requests pay for no check and no extra call.
+    app = make_app(auth)
+    app.request_class = type("Late", (Request,), {})
+    app.add_url_rule("/state", "state", lambda: request.state.principal.subject)  # type: ignore[attr-defined]
+    middleware = app.extensions["authmw"]
+    assert type(middleware) is not AuthMiddleware
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/state", headers={"X-API-Key": keys["admin"]}).text == "admin"
+        assert type(middleware) is AuthMiddleware
+        assert app.wsgi_app is middleware
+        assert app.request_class.__qualname__ == "Late"
+        assert app.request_class._authmw_extended  # type: ignore[attr-defined]
+
+
 def test_outside_a_request_g_principal_is_none(auth: Authenticator) -> None:
     app = make_app(auth)
     with app.app_context():
