@@ -2,8 +2,8 @@
 
 Add ``"authmw_django.AuthMiddleware"`` to ``settings.MIDDLEWARE``. Every request
 then carries ``request.principal`` (``None`` when anonymous), the same value as
-``request.state.principal`` in every authmw framework, and ``request.authmw``,
-the :class:`~authmw.context.RequestAuth` the decorators and DRF classes check.
+``request.state.principal`` in every authmw framework; around the view,
+:func:`authmw.current` returns what the decorators and DRF classes check.
 
 It runs sync under WSGI and async under ASGI (Django picks the mode from its
 neighbours): the same flow of the core, driven by ``authenticate()`` or
@@ -22,7 +22,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from authmw.context import RequestAuth, _current
+from authmw.context import _current
 from authmw.credentials import wsgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
@@ -79,6 +79,7 @@ class AuthMiddleware:
         refusal = _record(request, config, principal, error)
         if refusal is not None:
             return refusal
+        # META: a WSGI environ under WSGI, Django's own mapping under ASGI.
         token = _current.set((auth, principal, error, request.META))
         try:
             return self.get_response(request)
@@ -123,8 +124,6 @@ def _record(
     """Put the result on the request; return the refusal ``REQUIRE_AUTH`` calls for, if any."""
     request.principal = principal
     request.auth_error = error
-    # A WSGI environ under WSGI, Django's own META under ASGI: a mapping either way.
-    request.authmw = RequestAuth(config.authenticator, principal, error, request.META)
     # Looked up in the instance dict first: on a plain HttpRequest a failed
     # getattr() raises and catches an AttributeError, which cost more than the
     # rest of this function. A request class may still define ``state`` itself.

@@ -44,9 +44,8 @@ from typing import Any, ClassVar
 
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
-from rest_framework.request import Request
 
-from authmw.context import RequestAuth, current
+from authmw.context import Found, RequestAuth, _current, _no_context
 from authmw.decorators import Requirement
 from authmw.errors import MissingCredentials
 from authmw.principal import Principal
@@ -62,19 +61,11 @@ __all__ = [
 ]
 
 
-def _request_auth(request: Any) -> RequestAuth:
-    # A DRF Request hands unknown attributes on to Django's HttpRequest, but only in
-    # __getattr__, once its own lookup has failed: about 0.5 us, and this runs twice
-    # a request. A plain Request finds ``authmw`` itself only in its instance dict, so
-    # otherwise the answer is the wrapped HttpRequest's: read it there. Subclasses,
-    # which may define more, take the general path.
-    if type(request) is Request and "authmw" not in request.__dict__:
-        try:
-            return request._request.authmw  # type: ignore[no-any-return]
-        except AttributeError:
-            pass
-    auth: RequestAuth | None = getattr(request, "authmw", None)
-    return auth if auth is not None else current()  # current() explains a missing middleware
+def _found() -> Found:
+    # What the middleware recorded around the view, read as the route guards read it
+    # (no attribute of DRF's request, whose proxy to Django's costs a failed lookup
+    # first). Without the middleware this raises the error that says so.
+    return _current.get() or _no_context()
 
 
 class PrincipalUser:
@@ -137,14 +128,14 @@ class AuthmwAuthentication(BaseAuthentication):  # type: ignore[misc]  # DRF is 
 
     def authenticate(self, request: Any) -> tuple[PrincipalUser, Principal] | None:
         """Return the user and principal, or ``None`` for an anonymous request."""
-        principal = _request_auth(request).principal
+        principal = _found()[1]
         if principal is None:
             return None
         return PrincipalUser(principal), principal
 
     def authenticate_header(self, request: Any) -> str:
         """Return the challenge of a 401, should DRF itself answer one (``IsAuthenticated``)."""
-        realm = _request_auth(request).authenticator.settings.realm
+        realm = _found()[0].settings.realm
         return MissingCredentials().www_authenticate(realm)
 
 
@@ -158,7 +149,7 @@ class _Requires(BasePermission):  # type: ignore[misc]  # DRF is untyped
         requirement = self.requirement
         # URL kwargs of the route (for HasTeam) are on the view, as DRF keeps them.
         params = _NO_PARAMS if requirement.team_param is None else getattr(view, "kwargs", None)
-        requirement.check(_request_auth(request), params or _NO_PARAMS)
+        requirement.check(RequestAuth(*_found()), params or _NO_PARAMS)
         return True
 
 

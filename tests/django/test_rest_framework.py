@@ -7,7 +7,14 @@ from django.test import Client
 from rest_framework.permissions import BasePermission
 
 from authmw import Authenticator, MissingCredentials
-from authmw_django.rest_framework import HasKind, HasRole, HasScope, HasTeam, PrincipalUser
+from authmw_django.rest_framework import (
+    AuthmwAuthentication,
+    HasKind,
+    HasRole,
+    HasScope,
+    HasTeam,
+    PrincipalUser,
+)
 
 
 def test_factories_return_permission_classes_named_after_their_call() -> None:
@@ -71,24 +78,13 @@ def test_default_permission_class_is_has_principal(auth: Authenticator) -> None:
     assert (response.status_code, response.content) == (rendered.status, rendered.body)
 
 
-def test_the_auth_context_is_read_as_through_drfs_proxy() -> None:
-    # _request_auth skips DRF's __getattr__ for a plain Request; the answer must be
-    # the one the proxy gives, including an attribute set on the DRF Request itself.
+def test_the_drf_classes_need_the_middleware() -> None:
+    # They read what the middleware recorded around the view; without it they say so.
     from django.test import RequestFactory  # noqa: PLC0415
     from rest_framework.request import Request  # noqa: PLC0415
 
-    from authmw_django.rest_framework import _request_auth  # noqa: PLC0415
-
-    inner, outer = object(), object()
-    http = RequestFactory().get("/")
-    http.authmw = inner
-    request = Request(http)
-    assert _request_auth(request) is request.authmw is inner
-    request.authmw = outer
-    assert _request_auth(request) is request.authmw is outer
-
-    class Own(Request):  # type: ignore[misc]  # DRF is untyped
-        authmw = outer
-
-    assert _request_auth(Own(http)) is outer
-    assert _request_auth(http) is inner
+    request = Request(RequestFactory().get("/"))
+    with pytest.raises(RuntimeError, match="is authmw's middleware installed"):
+        AuthmwAuthentication().authenticate(request)
+    with pytest.raises(RuntimeError, match="is authmw's middleware installed"):
+        HasRole("manager")().has_permission(request, None)
