@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from authmw.context import RequestAuth, _current, _no_context, refusal
+from authmw.context import RequestAuth, _current, _no_context, check_found
 from authmw.policy import check_kinds
 from authmw.principal import Principal
 
@@ -97,9 +97,9 @@ def guard(
     wrapped by a plain function (see below).
     """
     # The check runs on every request of the route, so it calls as little as it can:
-    # it unpacks what the middleware recorded and calls the policy itself, as
-    # RequestAuth.check() does. Only team-bound routes build a RequestAuth, to ask
-    # the plugin for their path parameters.
+    # check_found() on what the middleware recorded, as RequestAuth.check() does,
+    # without building a RequestAuth. Only team-bound routes build one, to ask the
+    # plugin for their path parameters.
     roles, scopes, kinds = requirement.roles, requirement.scopes, requirement.kinds
     params = path_params if requirement.team_param is not None else None
 
@@ -108,10 +108,7 @@ def guard(
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
             found = _current.get() or _no_context()
             if params is None:
-                authenticator, principal, error, _request = found
-                if principal is None:
-                    raise refusal(error)
-                authenticator.policy.check(principal, roles, scopes, kinds, None)
+                check_found(found, roles, scopes, kinds, None)
             else:
                 auth = RequestAuth(*found)
                 requirement.check(auth, params(auth, kwargs))

@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from authmw.context import Found, RequestAuth, _current, _no_context
+from authmw.context import Found, RequestAuth, _current, _no_context, check_found
 from authmw.decorators import Requirement
 from authmw.errors import MissingCredentials
 from authmw.principal import Principal
@@ -147,9 +147,12 @@ class _Requires(BasePermission):  # type: ignore[misc]  # DRF is untyped
 
     def has_permission(self, request: Any, view: Any) -> bool:
         requirement = self.requirement
-        # URL kwargs of the route (for HasTeam) are on the view, as DRF keeps them.
-        params = _NO_PARAMS if requirement.team_param is None else getattr(view, "kwargs", None)
-        requirement.check(RequestAuth(*_found()), params or _NO_PARAMS)
+        if requirement.team_param is None:
+            check_found(_found(), requirement.roles, requirement.scopes, requirement.kinds, None)
+        else:
+            # URL kwargs of the route are on the view, as DRF keeps them.
+            params = getattr(view, "kwargs", None) or _NO_PARAMS
+            requirement.check(RequestAuth(*_found()), params)
         return True
 
 
