@@ -454,7 +454,10 @@ def render_markdown(
             "each batch, the clock-driven cache refresh and usage flush kept out): the same "
             "count on every run, where timings of steps this small are mostly noise. A step's "
             "cost is the difference to the row above. The figures in µs convert at the rate "
-            "the framework's bare app runs its own instructions in this run.",
+            "the framework's bare app runs its own instructions in this run: a lower bound, "
+            "since inside a large framework authmw's code runs two to three times slower per "
+            "instruction than the framework's own, whose code and data the CPU's caches "
+            "already hold (decision record 0011); the request tables' timings include that.",
             "",
             *_breakdown_lines(rows, counts),
         ]
