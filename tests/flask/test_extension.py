@@ -269,6 +269,19 @@ def test_after_its_first_request_the_app_runs_the_core_middleware_alone(
         assert app.request_class._authmw_extended  # type: ignore[attr-defined]
 
 
+def test_a_check_in_the_view_is_rendered_as_a_decorators_refusal(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    app = make_app(auth)
+    app.add_url_rule("/owner", "owner", lambda: current().require(roles={"manager"}).subject)
+    client = app.test_client()
+    assert client.get("/owner", headers={"X-API-Key": keys["admin"]}).text == "admin"
+    assert_rendered(
+        client.get("/owner", headers={"X-API-Key": keys["restricted"]}), InsufficientRole()
+    )
+    assert_rendered(client.get("/owner"), MissingCredentials())
+
+
 def test_outside_a_request_g_principal_is_none(auth: Authenticator) -> None:
     app = make_app(auth)
     with app.app_context():
