@@ -88,6 +88,8 @@ class Targets:
     warm_number: int
     warm_repeat: int
     db_build_s: float
+    #: Processes the request rounds were spread over (``bench/rounds.py``).
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,12 @@ def render_markdown(
         *(f"| {k} | {v} |" for k, v in machine_info()),
         (
             f"| method | {targets.rounds} interleaved rounds {X} {targets.batch} requests per "
-            "variant, in-process ASGI and WSGI calls, one process |"
+            "variant, in-process ASGI and WSGI calls, "
+            + (
+                f"the rounds spread over {targets.processes} processes run one after another |"
+                if targets.processes > 1
+                else "one process |"
+            )
         ),
         "",
         "## Targets",

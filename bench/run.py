@@ -1,8 +1,9 @@
 """Run the authmw benchmark: ``python bench/run.py [--quick]`` (see ``bench/README.md``).
 
-Everything runs in this one process: the warm and cold verification timings,
-then the interleaved rounds over every ASGI and WSGI variant (``--only`` picks
-frameworks). With the ASGI frameworks, API-key requests to a real ``authmw demo``
+The warm and cold verification timings run in this process; the interleaved
+rounds over every ASGI and WSGI variant (``--only`` picks frameworks) are spread
+over several processes run one after another (``bench/rounds.py``; one for
+``--quick``). With the ASGI frameworks, API-key requests to a real ``authmw demo``
 server are also timed under concurrent logins (``bench/logins.py``; ``--no-logins``
 leaves it out). The scale-out part (``--no-scale-out`` leaves it out) needs a
 PostgreSQL and a Redis server (``bench/cold_pg.py``, ``bench/revocation.py``;
@@ -23,29 +24,25 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the ``bench`` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.asgi_apps import (
-    fastapi_variants,
-    make_authenticator,
-    starlette_variants,
-)
 from bench.cold import ensure_database, measure_cold
 from bench.cold_pg import measure_cold_pg, postgres_url
 from bench.cold_pg import unavailable_reason as postgres_unavailable
-from bench.harness import Variant, interleaved, make_scope, variant_status
 from bench.instructions import count_instructions
 from bench.logins import LOGIN_THREADS, measure_logins
 from bench.report import ScaleOut, Targets, asgi_rows, render_chart, render_markdown
 from bench.revocation import measure_revocation, redis_url
 from bench.revocation import unavailable_reason as redis_unavailable
+from bench.rounds import build_variants, check_variants, pooled_rounds
 from bench.tokens import measure_tokens
 from bench.warm import measure_warm
-from bench.wsgi_apps import django_variants, flask_variants
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 #: (rounds, batch, keys in the database, cold lookups, warm calls per repeat, warm repeats)
 FULL = (1000, 200, 1_000_000, 5000, 200_000, 15)
 QUICK = (60, 100, 100_000, 1000, 50_000, 5)
+#: Processes the request rounds are spread over (``bench/rounds.py``), full and quick.
+PROCESSES_FULL, PROCESSES_QUICK = 5, 1
 MEASURED_KEYS = 2000
 #: (keys in the PostgreSQL table, revocations over Redis, keys of the no-Redis contrast)
 SCALE_OUT_FULL = (100_000, 200, 20)
@@ -109,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"frameworks to time, comma-separated (default: {','.join(FRAMEWORKS)})",
     )
     parser.add_argument("--rounds", type=int, help="interleaved rounds over the app variants")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="processes the rounds are spread over, one after another (full run: "
+        f"{PROCESSES_FULL}, quick: {PROCESSES_QUICK})",
+    )
     parser.add_argument("--batch", type=int, help="requests per variant per round")
     parser.add_argument("--keys", type=int, help="keys in the cold-verification database")
     parser.add_argument("--lookups", type=int, help="cold verifications timed")
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds, batch, n_keys, lookups, warm_number, warm_repeat = QUICK if args.quick else FULL
     rounds = args.rounds or rounds
+    processes = args.processes or (PROCESSES_QUICK if args.quick else PROCESSES_FULL)
     batch = args.batch or batch
     n_keys = args.keys or n_keys
     lookups = args.lookups or lookups
@@ -177,25 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         logins = measure_logins(requests=per_phase, segments=segments)
         gc.collect()
 
-    auth, key = make_authenticator()
-    variants: list[Variant] = []
-    if "asgi" in only:
-        variants += starlette_variants(auth, key) + fastapi_variants(auth, key)
-    if "flask" in only:
-        variants += flask_variants(auth, key)
     if "drf" in only:
         _log("Django: configuring, migrating the in-memory database")
-        variants += django_variants(auth, key)
+    auth, variants = build_variants(only)
     loop = asyncio.new_event_loop()
-    refused = make_scope("/reports", [(b"x-api-key", b"amk_notakey")])
-    for variant in variants:
-        # Every variant must let the key in, and the protected ones must turn a bad key away.
-        ok = variant_status(variant, loop)
-        bad = variant_status(variant, loop, variant.refused or refused)
-        if ok != 200 or (not variant.bare and bad not in (400, 401, 403)):
-            raise SystemExit(f"{variant.key}: answered {ok} to a good key and {bad} to a bad one")
-    _log(f"requests: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants")
-    samples = interleaved(variants, loop, rounds=rounds, batch=batch)
+    check_variants(variants, loop)
+    _log(
+        f"requests: {rounds} interleaved rounds x {batch} requests x {len(variants)} variants, "
+        f"in {processes} process{'es' if processes > 1 else ''}"
+    )
+    samples = pooled_rounds(variants, loop, only, rounds=rounds, batch=batch, processes=processes)
     rows = asgi_rows(variants, samples)
     loop.close()
     auth.close()
@@ -210,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = Targets(
         mode="quick" if args.quick else "full",
         rounds=rounds,
+        processes=processes,
         batch=batch,
         n_keys=n_keys,
         lookups=lookups,
