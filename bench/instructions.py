@@ -36,10 +36,10 @@ if __package__ in (None, ""):  # run as a script: make the ``bench`` package imp
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from authmw import Settings
-from bench.asgi_apps import fastapi_variants, make_authenticator, starlette_variants
+from bench.asgi_apps import make_authenticator, starlette_variants
 from bench.breakdown import breakdown_variants
-from bench.harness import Variant, _run_batch
-from bench.wsgi_apps import django_variants, flask_variants
+from bench.harness import _run_batch
+from bench.rounds import variants_for
 
 __all__ = ["Counts", "count_instructions"]
 
@@ -96,13 +96,7 @@ def _measure(only: tuple[str, ...], requests: int, breakdown: bool, plan: Path) 
     # they cost nothing, but callgrind runs some 50 times slower, so they would fall
     # into batches at random: an hour each keeps them out of every batch.
     auth, key = make_authenticator(Settings(cache_ttl=3600, usage_flush_interval=3600))
-    variants: list[Variant] = []
-    if "asgi" in only:
-        variants += starlette_variants(auth, key) + fastapi_variants(auth, key)
-    if "flask" in only:
-        variants += flask_variants(auth, key)
-    if "drf" in only:
-        variants += django_variants(auth, key)
+    variants = variants_for(only, auth, key)
     steps = len(variants)  # where the breakdown steps begin
     if breakdown:
         scope = starlette_variants(auth, key)[0].scope

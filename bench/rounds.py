@@ -21,15 +21,14 @@ from bench.asgi_apps import fastapi_variants, make_authenticator, starlette_vari
 from bench.harness import Variant, interleaved, make_scope, variant_status
 from bench.wsgi_apps import django_variants, flask_variants
 
-__all__ = ["build_variants", "check_variants", "pooled_rounds"]
+__all__ = ["build_variants", "check_variants", "pooled_rounds", "variants_for"]
 
 
-def build_variants(only: tuple[str, ...]) -> tuple[Authenticator, list[Variant]]:
-    """The variants of the frameworks in ``only`` (``asgi``, ``flask``, ``drf``).
+def variants_for(only: tuple[str, ...], auth: Authenticator, key: str) -> list[Variant]:
+    """The variants of the frameworks in ``only`` (``asgi``, ``flask``, ``drf``), on ``auth``.
 
     With ``drf``, configures Django: once per process.
     """
-    auth, key = make_authenticator()
     variants: list[Variant] = []
     if "asgi" in only:
         variants += starlette_variants(auth, key) + fastapi_variants(auth, key)
@@ -37,7 +36,13 @@ def build_variants(only: tuple[str, ...]) -> tuple[Authenticator, list[Variant]]
         variants += flask_variants(auth, key)
     if "drf" in only:
         variants += django_variants(auth, key)
-    return auth, variants
+    return variants
+
+
+def build_variants(only: tuple[str, ...]) -> tuple[Authenticator, list[Variant]]:
+    """:func:`variants_for` on a new authenticator with default settings."""
+    auth, key = make_authenticator()
+    return auth, variants_for(only, auth, key)
 
 
 def check_variants(variants: list[Variant], loop: asyncio.AbstractEventLoop) -> None:
