@@ -15,8 +15,8 @@ resolved; it never parses a header a second time.
 # runtime, and releases before 0.116 cannot resolve string annotations on a callable
 # instance such as ``Requires``.
 
-from collections.abc import Collection, Mapping
-from typing import Annotated, Any
+from collections.abc import Collection
+from typing import Annotated
 
 from fastapi import Depends, Security
 from fastapi.requests import HTTPConnection
@@ -25,6 +25,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from authmw.context import current
 from authmw.decorators import Requirement
 from authmw.principal import Principal
+from authmw_starlette import _path_params
 
 __all__ = [
     "CurrentPrincipal",
@@ -92,16 +93,12 @@ class Requires(APIKeyHeader):
     ) -> Principal:
         """Check the requirement against the principal the middleware resolved."""
         auth = current()
-        # Starlette's router writes the matched path parameters into the scope, on
-        # HTTP and WebSocket routes alike.
-        params: Mapping[str, Any] = auth.request.get("path_params", _NO_PARAMS)
-        return self.requirement.check(auth, params)
+        # The path parameters from the scope, as the decorators read them, on HTTP
+        # and WebSocket routes alike.
+        return self.requirement.check(auth, _path_params(auth, {}))
 
     def __repr__(self) -> str:
         return f"Requires({self.requirement!r})"
-
-
-_NO_PARAMS: Mapping[str, Any] = {}
 
 
 # The factories keep ``kinds: Collection[str] | None``: FastAPI cannot make that a
