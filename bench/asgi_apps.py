@@ -16,6 +16,8 @@ FastAPI
     ``authmw-dep``    the same middleware + ``Depends(RequireRole("manager"))``
     ``authmw-deco``   the same middleware + ``@requires_role("manager")``
     ``APIKeyHeader``  FastAPI's ``APIKeyHeader`` security dependency checking a dict
+    ``pure-asgi``     the same hand-written middleware as for Starlette: the floor
+                      for any check that runs in a middleware layer
 
 The peers check a dict; authmw checks its real credential cache (a key verified
 against SQLite on first use, then served from memory for ``cache_ttl`` seconds),
@@ -229,6 +231,12 @@ def fastapi_variants(auth: Authenticator, key: str) -> list[Variant]:
     async def report_peer() -> JSONResponse:
         return JSONResponse(_BODY)
 
+    floor = FastAPI(middleware=[Middleware(DictKeyMiddleware, keys=peers, role="manager")])
+
+    @floor.get(PATH)
+    async def report_floor() -> JSONResponse:
+        return JSONResponse(_BODY)
+
     return [
         Variant("FastAPI", "bare", bare, scope, bare=True, description="no authentication"),
         Variant(
@@ -253,5 +261,12 @@ def fastapi_variants(auth: Authenticator, key: str) -> list[Variant]:
             peer,
             scope,
             description="APIKeyHeader security dependency checking a dict",
+        ),
+        Variant(
+            "FastAPI",
+            "pure-asgi",
+            floor,
+            scope,
+            description="hand-written ASGI middleware: dict lookup + role check",
         ),
     ]

@@ -1,8 +1,9 @@
 """Count the CPU instructions each variant spends per request, under callgrind.
 
 Wall-clock ratios on a shared 2-core machine move by a few per cent from run to
-run; an instruction count does not move at all, so it is the figure to compare
-two versions of the hot path by while developing (it cannot show cache misses,
+run; an instruction count moves by at most a couple of thousand instructions
+a request, out of hundreds of thousands, so it is the figure to compare two
+versions of the hot path by while developing (it cannot show cache misses,
 which is what the timed benchmark is for)::
 
     valgrind --tool=callgrind --dump-before=getppid --callgrind-out-file=/tmp/cg.%p \\

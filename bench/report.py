@@ -407,7 +407,7 @@ def render_markdown(
         "",
         "| operation | µs/call (best) | µs/call (median) | |",
         "|---|---:|---:|---|",
-        *(f"| {w.name} | {_fmt(w.median_us, 3)} | {_fmt(w.best_us, 3)} | {w.note} |" for w in warm),
+        *(f"| {w.name} | {_fmt(w.best_us, 3)} | {_fmt(w.median_us, 3)} | {w.note} |" for w in warm),
         "",
         f"## Cold verification (cache miss), {targets.n_keys:,} keys in a SQLite file",
         "",
@@ -458,8 +458,9 @@ def render_markdown(
             "The middleware rebuilt in cumulative steps, then the real middleware and decorator "
             "(`bench/breakdown.py`), each counted in CPU instructions per request under "
             "callgrind (`bench/instructions.py`; a fixed hash seed, a full collection before "
-            "each batch, the clock-driven cache refresh and usage flush kept out): the same "
-            "count on every run, where timings of steps this small are mostly noise. A step's "
+            "each batch, the clock-driven cache refresh and usage flush kept out): counts that "
+            "move by at most a couple of thousand instructions from run to run, where "
+            "timings of steps this small are mostly noise. A step's "
             "cost is the difference to the row above. The figures in µs convert at the rate "
             "the framework's bare app runs its own instructions in this run: a lower bound, "
             "since inside a large framework authmw's code runs two to three times slower per "
@@ -647,7 +648,7 @@ def render_chart(rows: Sequence[AsgiRow], path: Path) -> None:
             ax.text(
                 bar.get_x() + bar.get_width() / 2,
                 0.03,
-                f"{row.ratio:.2f}",
+                f"{row.ratio:.3f}",
                 color="white",
                 ha="center",
                 va="bottom",
