@@ -50,6 +50,8 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
         if scope["type"] not in ("http", "websocket"):
+            if scope["type"] == "lifespan":
+                send = self._flushing_at_shutdown(send)
             await self.app(scope, receive, send)
             return
         principal: Principal | None = None
@@ -84,6 +86,21 @@ class AuthMiddleware:
                 raise exc from None
         finally:
             _current.reset(token)
+
+    def _flushing_at_shutdown(self, send: Send) -> Send:
+        """Wrap a lifespan ``send`` to write pending key usage once the app has shut down.
+
+        Some servers (uvicorn among them) re-raise the signal that stopped them
+        after the lifespan shutdown, so the process ends without running exit
+        hooks: this is the last moment ``last_used_at`` can be written.
+        """
+
+        async def send_flushing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.authenticator.flush_usage_async()
+            await send(message)
+
+        return send_flushing
 
     async def _refuse(self, error: AuthError, scope: Scope, send: Send) -> None:
         if scope["type"] == "websocket":

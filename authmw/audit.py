@@ -48,6 +48,9 @@ EVENTS: frozenset[str] = frozenset(
         "key.revoked",
         "key.rotated",
         "user.password_changed",
+        # POST /account/password with a wrong current password, or refused by the throttle.
+        "user.password_change_failed",
+        "user.password_change_throttled",
         "user.disabled",
         "user.roles_changed",
         # A bad API key / access token at a resource request (401).
@@ -82,6 +85,8 @@ _WARNINGS = frozenset(
     {
         "login.failed",
         "login.throttled",
+        "user.password_change_failed",
+        "user.password_change_throttled",
         "refresh.reused",
         "code.reused",
         "client.authentication_failed",

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from authmw import credentials as _credentials
 from authmw import keys as _keys
+from authmw.addresses import client_address, parse_trusted_proxies
 from authmw.audit import Audit
 from authmw.cache import CredentialCache, UsageRecorder
 from authmw.clients import Clients
@@ -43,7 +44,7 @@ from authmw.principal import Principal
 from authmw.shared import Invalidation, InvalidationBus, shared_from_env
 from authmw.store import KeyMatch, Store
 from authmw.store.sql import SQLStore
-from authmw.throttle import Throttle
+from authmw.throttle import LoginThrottle, Throttle
 from authmw.tokens import Tokens
 from authmw.users import Users
 
@@ -142,6 +143,13 @@ class Authenticator:
         #: Failure counters shared by every instance (Redis), for the login throttle;
         #: ``None``: each process counts alone.
         self.shared_throttle = throttle
+        #: Counts failed password checks per account (and address): the token
+        #: endpoint's logins and :meth:`Users.change_password
+        #: <authmw.users.Users.change_password>` alike, since both guess the
+        #: same password.
+        self.login_throttle = LoginThrottle(throttle)
+        # Parsed once: Settings never change after they are made.
+        self._trusted_proxies = parse_trusted_proxies(self.settings.trusted_proxies)
         #: Carries invalidations between instances (Redis pub/sub); ``None``: each
         #: process learns of changes made elsewhere within ``cache_ttl``.
         self.bus = bus
@@ -215,7 +223,7 @@ class Authenticator:
         try:
             principal, lifetime = yield from self.tokens.verify(value, now)
         except InvalidToken:
-            log.info("authmw: access token rejected")
+            self._rejected("access_token", "invalid")
             raise
         self.cache.put(value, principal, now, lifetime, generation=generation)
         return principal
@@ -224,8 +232,17 @@ class Authenticator:
         if principal.kind == "api_key" and principal.credential_id is not None:
             self.usage.record(principal.credential_id, now)
 
+    def _rejected(self, kind: str, reason: str, key_id: str | None = None) -> None:
+        # The audit event of a 401 (docs/audit.md). Only the cold path gets here:
+        # a credential that fails is never cached, so each bad request logs once.
+        self.audit.emit("credential.rejected", kind=kind, key_id=key_id, reason=reason)
+
     def _verify_key(self, value: str, now: float) -> Flow[Principal]:
-        parsed = _keys.parse(value, self.settings.key_prefix)  # no store hit for garbage
+        try:
+            parsed = _keys.parse(value, self.settings.key_prefix)  # no store hit for garbage
+        except InvalidToken:
+            self._rejected("api_key", "malformed")
+            raise
         generation = self.cache.generation  # see CredentialCache.put
         try:
             match: KeyMatch | None = yield partial(self.store.find_key, parsed.key_id)
@@ -239,7 +256,9 @@ class Authenticator:
         if key is not None and match is not None:
             principal = self.policy.key_principal(key, match.owner)
         if principal is None:
-            log.info("authmw: API key rejected", extra={"key_id": parsed.key_id})
+            # Unknown id, or a known one whose secret is wrong, revoked, expired or
+            # whose owner may no longer hold it: one reason, as one 401.
+            self._rejected("api_key", "unknown" if match is None else "invalid", parsed.key_id)
             raise InvalidToken()
         lifetime = float("inf")
         if key is not None and key.expires_at is not None:
@@ -407,9 +426,25 @@ class Authenticator:
         self.tokens.forget()
         self.tokens.revocations.synced_at = float("-inf")
 
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """Return the client's address, believing ``X-Forwarded-For`` only from trusted proxies.
+
+        ``peer`` is the TCP peer (the ASGI ``client`` host, ``REMOTE_ADDR``);
+        ``forwarded_for`` every ``X-Forwarded-For`` line, joined with ``","``.
+        ``None`` when unknown (a Unix socket). See ``Settings.trusted_proxies``
+        and :func:`authmw.addresses.client_address`. Give it to
+        :meth:`Users.change_password <authmw.users.Users.change_password>` for
+        the login throttle's per-address limits.
+        """
+        return client_address(peer, forwarded_for, self._trusted_proxies)
+
     def flush_usage(self) -> None:
         """Write pending ``last_used_at`` updates now."""
         self.usage.flush()
+
+    async def flush_usage_async(self) -> None:
+        """:meth:`flush_usage` without blocking the event loop."""
+        await _to_thread(self.usage.flush)
 
     def close(self) -> None:
         """Flush usage and release the store's (and the bus's) connections."""

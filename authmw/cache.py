@@ -8,10 +8,12 @@ flood of bad credentials cannot evict good ones or grow memory.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
 
@@ -222,6 +224,12 @@ class UsageRecorder:
 
     The dict is never replaced, only emptied by ``popitem`` (atomic), so a use
     noted while a flush runs is never lost and never breaks the flush's iteration.
+
+    Uses noted since the last batch are written when the interpreter exits
+    normally, too (the thread is a daemon and dies without a word): a process
+    that stops cleanly keeps ``last_used_at`` exact. A server that re-raises
+    the signal that stopped it bypasses exit hooks; the ASGI middleware writes
+    the batch at lifespan shutdown for that case.
     """
 
     def __init__(
@@ -256,6 +264,9 @@ class UsageRecorder:
                 thread = threading.Thread(target=self._run, name="authmw-usage", daemon=True)
                 thread.start()
                 self._thread = thread
+                # A weak reference: the hook must not keep a discarded recorder (and
+                # its store) alive until exit.
+                atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -289,3 +300,9 @@ class UsageRecorder:
         if thread is not None:
             thread.join(timeout=5)
         self.flush()
+
+
+def _flush_at_exit(ref: weakref.ref[UsageRecorder]) -> None:
+    recorder = ref()
+    if recorder is not None:
+        recorder.flush()

@@ -584,6 +584,22 @@ def users_set_roles(
         click.echo(f"Roles of {user.username}: {', '.join(sorted(user.roles))}")
 
 
+@users.command("set-teams")
+@click.argument("name")
+@click.option("--team", "teams", multiple=True, help="A team (repeatable); none: no team.")
+@json_option
+@click.pass_obj
+def users_set_teams(
+    state: CommandState, *, name: str, teams: tuple[str, ...], as_json: bool
+) -> None:
+    """Replace the teams of user NAME; their tokens act for the new teams from now on."""
+    user = state.authenticator().users.set_teams(name, teams)
+    if as_json:
+        _print_json(user_json(user))
+    else:
+        click.echo(f"Teams of {user.username}: {', '.join(sorted(user.teams)) or 'none'}")
+
+
 @users.command("disable")
 @click.argument("name")
 @json_option
@@ -769,13 +785,17 @@ def apps() -> None:
     """Register OAuth2 apps that act for users (authorization code grant with PKCE)."""
 
 
-def _of_kind(auth: Authenticator, client_id: str, kind: str) -> Client:
-    """Return the client ``client_id`` if it is of ``kind``; say which command fits if not."""
+def _of_kind(auth: Authenticator, client_id: str, kind: str, *, why: str | None = None) -> Client:
+    """Return the client ``client_id`` if it is of ``kind``; if not, say which command fits.
+
+    ``why``: what to say instead, where no command of the other kind fits.
+    """
     client = auth.clients.get(client_id)
     if client.kind != kind:
+        fits = why or f"use `authmw {_GROUPS[client.kind]} ...`"
         raise click.ClickException(
             f"{client_id} is {_ARTICLES[client.kind]} {client.kind}, not {_ARTICLES[kind]} "
-            f"{kind}: use `authmw {_GROUPS[client.kind]} ...`"
+            f"{kind}: {fits}"
         )
     return client
 
@@ -788,7 +808,10 @@ def _describe(client: Client) -> str:
     kind = "public, PKCE only" if client.public else "confidential"
     if client.first_party:
         kind += ", first-party"
-    scopes = ", ".join(sorted(client.scopes)) or "none"
+    # An app that registered no scopes may ask for any (the user still consents, and
+    # a delegated token never exceeds the user's role): "none" would understate it.
+    # A machine client, above, gets exactly its scopes: there "none" is the truth.
+    scopes = ", ".join(sorted(client.scopes)) or "any (none registered)"
     return f"{kind}; scopes: {scopes}; redirect URIs: {', '.join(client.redirect_uris)}"
 
 
@@ -831,7 +854,7 @@ def _list_clients(state: CommandState, kind: str, *, as_json: bool) -> None:
                 c.name,
                 ("public" if c.public else "confidential")
                 + (",first-party" if c.first_party else ""),
-                ",".join(sorted(c.scopes)) or "-",
+                ",".join(sorted(c.scopes)) or "(any)",  # none registered: see _describe
                 " ".join(c.redirect_uris),
                 _client_status(c, now),
                 _when(c.created_at),
@@ -1080,7 +1103,9 @@ def consents_revoke(state: CommandState, *, user: str, client_id: str, as_json: 
     """Withdraw USER's consent to app ID: the app's tokens for USER stop working."""
     auth = state.authenticator()
     auth.users.get(user)  # an unknown user or app is reported as such, not as "no consent"
-    app = _of_kind(auth, client_id, "app")
+    app = _of_kind(
+        auth, client_id, "app", why="a machine client acts for no user, so no user consents to it"
+    )
     consent = auth.store.get_consent(user, client_id)
     if consent is None:
         # Checked first, so a refused command changes nothing.

@@ -25,13 +25,16 @@ from authmw.addresses import parse_trusted_proxies
 from authmw.errors import DEFAULT_REALM
 from authmw.keys import DEFAULT_PREFIX, check_prefix
 from authmw.policy import Policy
+from authmw.tokens import MIN_SECRET_KEY_LENGTH
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
     "DEFAULT_DATABASE_URL",
+    "IMPORT_PATH_FORMS",
     "Settings",
     "cache_ttl",
     "database_url",
+    "import_path",
     "load_policy",
     "secret_file_for",
     "secret_keys",
@@ -121,6 +124,10 @@ class Settings:
         if '"' in self.realm or "\\" in self.realm:
             raise ValueError("realm must not contain quotes or backslashes")
         parse_trusted_proxies(self.trusted_proxies)
+        # Checked here, not at the first login: a short key would otherwise pass
+        # start-up and turn every token request into a 503.
+        if any(len(key) < MIN_SECRET_KEY_LENGTH for key in self.secret_keys):
+            raise ValueError(f"each signing key needs at least {MIN_SECRET_KEY_LENGTH} characters")
 
 
 def database_url(url: str | None = None) -> str:
@@ -134,9 +141,14 @@ def cache_ttl(value: str | None = None) -> float:
         value = os.environ.get("AUTHMW_CACHE_TTL", "")
     if not value.strip():
         return DEFAULT_CACHE_TTL
-    seconds = float(value)
+    problem = f"AUTHMW_CACHE_TTL is a number of seconds, 0 or more, not {value!r}"
+    try:
+        seconds = float(value)
+    except ValueError:
+        # float()'s own message would not say which setting was wrong.
+        raise ValueError(problem) from None
     if not 0 <= seconds < float("inf"):
-        raise ValueError("AUTHMW_CACHE_TTL is a number of seconds, 0 or more")
+        raise ValueError(problem)
     return seconds
 
 
@@ -196,16 +208,68 @@ def secret_keys(url: str, *, create: bool = False) -> tuple[str, ...]:
     return secret_keys(url)
 
 
+#: How an import path may be written, for error messages.
+IMPORT_PATH_FORMS = "'package.module.attribute' or 'package.module:attribute'"
+
+
+def import_path(setting: str, spec: str) -> tuple[object, str]:
+    """Return what ``spec`` names, and ``spec`` in the ``module:attribute`` spelling.
+
+    ``spec`` is written either way, ``"pkg.mod.attr"`` (Django's) or
+    ``"pkg.mod:attr"`` (entry points'), so neither is a trap for the other's
+    users. Every mistake is a ``ValueError`` that names ``setting`` and ``spec``:
+    an unimportable module reads as a missing database driver in the CLI
+    otherwise, and a bare traceback shows only importlib. When the module exists
+    but one of its own imports fails, that error stays chained as the cause.
+    """
+
+    def problem(text: str) -> ValueError:
+        return ValueError(f"{setting} = {spec!r}: {text}")
+
+    module_name, colon, attr = spec.partition(":")
+    if not colon:
+        module_name, _, attr = spec.rpartition(".")
+    # Checked first, so importlib never sees an empty or relative name.
+    if not (attr.isidentifier() and all(p.isidentifier() for p in module_name.split("."))):
+        raise problem(f"expected an import path, {IMPORT_PATH_FORMS}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None and f"{module_name}.".startswith(f"{missing}."):
+            raise problem(f"no module named {missing!r}") from None
+        raise problem(f"importing {module_name!r} failed: {exc}") from exc
+    try:
+        value = getattr(module, attr)
+    except AttributeError:
+        raise problem(f"module {module_name!r} has no {attr!r}") from None
+    return value, f"{module_name}:{attr}"
+
+
+class _NotAPolicy(ValueError, TypeError):
+    """``AUTHMW_POLICY`` names something that is, or whose call returns, no Policy.
+
+    A ``ValueError`` like every other bad setting, so the CLI reports it in one
+    line; still the ``TypeError`` load_policy raised before, for callers (the
+    Django plugin) that tell a factory returning the wrong type by it.
+    """
+
+
 def load_policy(spec: str | None = None) -> Policy:
-    """Load the policy named by ``spec`` or ``AUTHMW_POLICY`` (``module:attr``); default demo."""
+    """Load the policy named by ``spec`` or ``AUTHMW_POLICY``; by default the demo's.
+
+    ``spec`` is an import path (:func:`import_path`) of a Policy or of a function
+    returning one. Raises ``ValueError`` naming the setting for a missing module
+    or attribute, and for no Policy (then also a ``TypeError``, as before); an
+    exception raised by a factory itself propagates as is.
+    """
     spec = spec or os.environ.get("AUTHMW_POLICY")
     if not spec:
         return Policy.default()
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise ValueError("AUTHMW_POLICY is 'module:attribute'")
-    value = getattr(importlib.import_module(module_name), attr)
+    value, _ = import_path("AUTHMW_POLICY", spec)
     policy = value() if callable(value) and not isinstance(value, Policy) else value
     if not isinstance(policy, Policy):
-        raise TypeError(f"{spec} is not an authmw Policy")
+        raise _NotAPolicy(
+            f"AUTHMW_POLICY = {spec!r}: {type(policy).__name__}, not an authmw Policy"
+        )
     return policy

@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -405,7 +406,9 @@ def _token_lines(auth: Authenticator, demo: Demo, base: str, where: str) -> list
     if web is not None and "manager" in demo.passwords and demo.path is not None:
         # Passwords stay out of the banner (it ends up in terminals and logs); the
         # line reads manager's from the credentials file instead.
-        read = f"import json;print(json.load(open('{demo.path}'))['users']['manager'])"
+        # The file's absolute path: the line works from any directory.
+        kept = str(demo.path.resolve())
+        read = f"import json;print(json.load(open({kept!r}))['users']['manager'])"
         tries.append(
             f"  curl -i -u {web['client_id']}:{web['client_secret']} -d grant_type=password"
             f' -d username=manager --data-urlencode "password=$(python3 -c "{read}")" {token}'
@@ -490,8 +493,19 @@ def serve(app: Any, *, framework: str, host: str, port: int) -> None:
     if SERVERS[framework] == "uvicorn":
         import uvicorn  # noqa: PLC0415 - an optional dependency (the fastapi extra)
 
-        uvicorn.run(app, host=host, port=port)
+        # Not uvicorn's default, which believes X-Forwarded-For from 127.0.0.1: the
+        # demo has no proxy in front, and any local process could otherwise choose
+        # the address its failed logins are counted under.
+        uvicorn.run(app, host=host, port=port, proxy_headers=False)
     else:
         import waitress  # noqa: PLC0415 - an optional dependency (flask and django extras)
 
+        # waitress leaves SIGTERM to its default action, which ends the process on
+        # the spot. Leave through Python instead, as on Ctrl-C, so the command
+        # closes the authenticator and writes the keys' last use.
+        signal.signal(signal.SIGTERM, _stop)
         waitress.serve(app, host=host, port=port)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from authmw.errors import InvalidRequest
+from authmw.errors import InvalidRequest, TooManyRequests
 from authmw.passwords import WeakPassword, check_password
 from authmw.store import NotFound, User
 
@@ -82,17 +82,40 @@ class Users:
         self._auth.audit.emit("user.password_changed", user=username)
         return changed
 
-    def change_password(self, username: str, current_password: str, new_password: str) -> User:
+    def change_password(
+        self,
+        username: str,
+        current_password: str,
+        new_password: str,
+        *,
+        address: str | None = None,
+    ) -> User:
         """Change a user's own password, given the current one (``POST /account/password``).
 
         Raises :class:`~authmw.errors.InvalidRequest` (a 400 in every plugin) when
         the current password is wrong or the new one too weak. Every token of the
         user ends, the one that made the request included: the caller signs in again.
+
+        Wrong current passwords count in the login throttle, with the token
+        endpoint's failed logins: whoever holds a stolen access token could
+        otherwise guess the password behind it without limit. Past the limit this
+        raises :class:`~authmw.errors.TooManyRequests` (429, ``Retry-After``)
+        without checking the password. ``address``, the client's (from
+        :meth:`Authenticator.client_address <authmw.Authenticator.client_address>`),
+        adds the tighter per-account-and-address limit to the per-account one.
         """
+        throttle = self._auth.login_throttle
+        wait = throttle.retry_after(username, address)
+        if wait is not None:
+            self._auth.audit.emit("user.password_change_throttled", user=username, address=address)
+            raise TooManyRequests(wait)
         user = self.get(username)
         ok, _ = self._auth.passwords.verify(current_password, user.password_hash)
         if not ok or user.disabled:
+            throttle.failed(username, address)
+            self._auth.audit.emit("user.password_change_failed", user=username, address=address)
             raise InvalidRequest("The current password is wrong.")
+        throttle.succeeded(username, address)
         try:
             return self.set_password(username, new_password)
         except WeakPassword as exc:

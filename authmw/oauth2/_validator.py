@@ -372,8 +372,20 @@ class Validator(RequestValidator):  # type: ignore[misc]
     def introspect_token(
         self, token: str, token_type_hint: str | None, request: Request, *args: Any, **kwargs: Any
     ) -> dict[str, Any] | None:
-        """RFC 7662: the claims of a live token, ``None`` for anything else."""
+        """RFC 7662: the claims of a live token, ``None`` for anything else.
+
+        Any client with a secret may ask about an access token: that is what a
+        resource server does with the tokens presented to it. A refresh token is
+        only ever presented by the client it was issued to, so only that client
+        learns that it is live (RFC 7662 section 4); to any other it is inactive.
+        """
         claims = self._auth.tokens.introspect(token)
+        if (
+            claims["active"]
+            and claims.get("token_type") == "refresh_token"
+            and claims.get("client_id") != request.client.client_id
+        ):
+            claims = {"active": False}
         # docs/audit.md: the caller and which token (the id of a live access token;
         # nothing names an inactive one, and a refresh token's claims carry no id).
         self._auth.audit.emit(

@@ -37,7 +37,6 @@ from oauthlib.oauth2.rfc6749.grant_types import (
     ResourceOwnerPasswordCredentialsGrant,
 )
 
-from authmw.addresses import client_address, parse_trusted_proxies
 from authmw.authenticator import _to_thread
 
 try:  # anyio runs on asyncio and trio alike; Starlette brings it.
@@ -161,10 +160,10 @@ class AuthEndpoints:
             initializer=_lowest_priority,
         )
         self._login_limiter: Any = None
-        # Shared by every instance when the authenticator has Redis counters.
-        self.throttle = throttle or LoginThrottle(authenticator.shared_throttle)
+        # The authenticator's: shared with password changes, and by every instance
+        # when the authenticator has Redis counters.
+        self.throttle = throttle or authenticator.login_throttle
         _drop_oauthlib_debug()
-        self._trusted = parse_trusted_proxies(authenticator.settings.trusted_proxies)
         validator = Validator(authenticator, self.throttle, self._hashing)
         self._validator = validator
         bearer = BearerToken(
@@ -385,11 +384,11 @@ class AuthEndpoints:
         self, request: HttpRequest, form: dict[str, str], *, require_secret: bool = False
     ) -> CallContext:
         client_id, secret = _client_credentials(request, form)
-        address = client_address(request.peer, request.header("x-forwarded-for"), self._trusted)
+        address = self._address(request)
         return CallContext(client_id, secret, address, require_secret=require_secret)
 
     def _address(self, request: HttpRequest) -> str | None:
-        return client_address(request.peer, request.header("x-forwarded-for"), self._trusted)
+        return self.authenticator.client_address(request.peer, request.header("x-forwarded-for"))
 
     def _call(
         self,

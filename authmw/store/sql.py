@@ -6,7 +6,9 @@ to its owner), so its cost does not grow with the number of keys stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -312,6 +314,21 @@ def _consent(m: Mapping[Any, Any]) -> Consent:
     )
 
 
+def _create_owner_only(
+    _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+) -> None:
+    # SQLite creates a missing database file with the process umask, usually
+    # world-readable, and the file holds password and key hashes. So a new file is
+    # created here first, owner-only like the ".secret" beside it (authmw.config),
+    # and SQLite opens that one; its -wal and -shm files take the database file's
+    # permissions. O_EXCL: an existing file, and its mode, are never touched.
+    if cparams.get("uri") or not cargs or cargs[0] in ("", ":memory:"):
+        return  # a file: URI is left to SQLite; the others have no file
+    # OSError: it exists; or no directory, no permission, and SQLite fails alike and says so.
+    with contextlib.suppress(OSError):
+        os.close(os.open(cargs[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (every app process) run beside one writer (the CLI, a
@@ -351,6 +368,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             kwargs.setdefault("poolclass", StaticPool)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = sa.create_engine(url, **kwargs)
+        sa.event.listen(engine, "do_connect", _create_owner_only)
         sa.event.listen(engine, "connect", _configure_sqlite)
         return engine
     # A connection that died while idle (a database restart) is found and replaced

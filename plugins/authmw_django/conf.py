@@ -1,16 +1,22 @@
 """``settings.AUTHMW``: read once, lazily, and rebuilt when the setting changes.
 
 =====================  ==========================================================
-``AUTHENTICATOR``      an :class:`~authmw.Authenticator`, or a dotted path to one
-                       or to a factory returning one
+``AUTHENTICATOR``      an :class:`~authmw.Authenticator`, or the import path of one
+                       or of a factory returning one
 ``DATABASE_URL``       without ``AUTHENTICATOR``: the database, as the CLI takes it
                        (default: ``AUTHMW_DATABASE_URL``, else the embedded SQLite)
-``POLICY``             without ``AUTHENTICATOR``: a :class:`~authmw.Policy`, or
-                       ``"module:attribute"`` (default: ``AUTHMW_POLICY``, else the demo roles)
+``POLICY``             without ``AUTHENTICATOR``: a :class:`~authmw.Policy`, or the
+                       import path of one or of a factory returning one
+                       (default: ``AUTHMW_POLICY``, else the demo roles)
 ``REQUIRE_AUTH``       refuse anonymous requests on every path not public (default ``False``)
 ``PUBLIC_PATHS``       paths open without a credential when ``REQUIRE_AUTH`` is on;
                        a trailing ``*`` makes a prefix (``"/static/*"``)
 =====================  ==========================================================
+
+An import path is written either way, ``"mysite.auth.build"`` or
+``"mysite.auth:build"``. A value that does not name what it should (no such
+module or attribute, or an object of the wrong type) raises Django's
+``ImproperlyConfigured``, naming the setting and the value.
 
 The resolved settings are kept until Django's ``setting_changed`` signal names
 ``AUTHMW``, as ``override_settings`` and pytest-django's ``settings`` fixture
@@ -27,10 +33,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
 
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
+from authmw.config import IMPORT_PATH_FORMS, import_path, load_policy
 from authmw.policy import Policy
 
 __all__ = ["Config", "get_authenticator", "get_config"]
@@ -47,7 +53,7 @@ class Config:
     public_paths: PublicPaths
     #: Where the authenticator's database is, when the settings name it (for the command).
     database_url: str | None
-    #: The policy spec to hand the CLI, when the settings name one as text.
+    #: The policy's import path for the CLI (``module:attribute``, as ``AUTHMW_POLICY``).
     policy_spec: str | None
     #: Built here from ``DATABASE_URL`` (so closed here when replaced), not handed in.
     owned: bool
@@ -94,9 +100,7 @@ def get_authenticator() -> Authenticator:
 
 def _build(source: object) -> Config:
     options: Mapping[str, Any] = {} if source is None else _check(source)
-    policy = options.get("POLICY")
-    if policy is not None and not isinstance(policy, Policy | str):
-        raise ImproperlyConfigured("AUTHMW['POLICY'] is a Policy or 'module:attribute'")
+    policy, policy_spec = _load_policy(options.get("POLICY"))
     url = options.get("DATABASE_URL")
     spec = options.get("AUTHENTICATOR")
     owned = spec is None
@@ -113,7 +117,7 @@ def _build(source: object) -> Config:
         require_auth=bool(options.get("REQUIRE_AUTH", False)),
         public_paths=public_paths,
         database_url=url,
-        policy_spec=policy if isinstance(policy, str) else None,
+        policy_spec=policy_spec,
         owned=owned,
     )
 
@@ -128,13 +132,46 @@ def _check(source: object) -> Mapping[str, Any]:
     return source
 
 
+def _improper(setting: str, value: object, problem: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"AUTHMW[{setting!r}] = {value!r}: {problem}")
+
+
+def _import(setting: str, spec: str) -> tuple[object, str]:
+    """:func:`authmw.config.import_path`, raising Django's ``ImproperlyConfigured``."""
+    try:
+        return import_path(f"AUTHMW[{setting!r}]", spec)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc.__cause__
+
+
+def _load_policy(value: object) -> tuple[Policy | None, str | None]:
+    """Resolve ``POLICY``: the policy (``None``: the default), and its spec for the CLI."""
+    if value is None or isinstance(value, Policy):
+        return value, None
+    if not isinstance(value, str):
+        raise _improper("POLICY", value, f"expected an authmw Policy, or {IMPORT_PATH_FORMS}")
+    found, spec = _import("POLICY", value)
+    if not (isinstance(found, Policy) or callable(found)):
+        raise _improper("POLICY", value, f"{type(found).__name__}, not an authmw Policy")
+    # Loaded by the CLI's own loader, from the spec `manage.py authmw` hands the
+    # CLI, so the command and the middleware cannot disagree on the policy.
+    try:
+        return load_policy(spec), spec
+    except TypeError as exc:
+        # The factory returned something else, or raised TypeError itself: chained,
+        # as the two look alike from here.
+        raise _improper("POLICY", value, f"calling it gave no authmw Policy ({exc})") from exc
+
+
 def _load_authenticator(spec: object) -> Authenticator:
-    value = import_string(spec) if isinstance(spec, str) else spec
+    value = _import("AUTHENTICATOR", spec)[0] if isinstance(spec, str) else spec
     if callable(value) and not isinstance(value, Authenticator):
         value = value()
     if not isinstance(value, Authenticator):
-        raise ImproperlyConfigured(
-            "AUTHMW['AUTHENTICATOR'] must be an authmw Authenticator, "
-            "or a dotted path to one or to a function returning one"
+        raise _improper(
+            "AUTHENTICATOR",
+            spec,
+            f"{type(value).__name__}, not an authmw Authenticator (expected one, "
+            f"a factory of one, or the import path of either, {IMPORT_PATH_FORMS})",
         )
     return value

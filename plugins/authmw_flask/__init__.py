@@ -29,6 +29,9 @@ Configuration, read by :meth:`AuthMW.init_app` from ``app.config``:
 ``AUTHMW_PUBLIC_PATHS``    paths open under ``AUTHMW_REQUIRE_AUTH``; ``"/docs*"`` is a prefix
 =========================  ==============================================================
 
+Any other ``AUTHMW_*`` key in ``app.config`` is refused with a ``ValueError``, as
+a misspelled ``AUTHMW_REQUIRE_AUTH`` would otherwise leave every route open.
+
 The decorators work on view functions (sync and async), ``MethodView`` methods
 and blueprint routes. Wrapping a no-argument function, they also protect a whole
 blueprint: ``bp.before_request(requires_role("admin")(lambda: None))``.
@@ -77,6 +80,14 @@ __all__ = [
 #: The key of ``app.extensions``: the app's :class:`~authmw.wsgi.AuthMiddleware`.
 _EXTENSION = "authmw"
 
+#: The ``app.config`` keys :meth:`AuthMW.init_app` reads; it refuses any other ``AUTHMW_*``.
+_CONFIG_KEYS = (
+    "AUTHMW_AUTHENTICATOR",
+    "AUTHMW_DATABASE_URL",
+    "AUTHMW_REQUIRE_AUTH",
+    "AUTHMW_PUBLIC_PATHS",
+)
+
 
 class AuthMW:
     """The Flask extension: ``AuthMW(app)``, or ``AuthMW()`` then ``init_app(app)``.
@@ -97,6 +108,7 @@ class AuthMW:
         """Install authmw on ``app``."""
         if _EXTENSION in app.extensions:
             raise RuntimeError("authmw is already installed on this app")
+        _check_config(app.config)
         middleware = _FlaskMiddleware(
             app,
             self._authenticator(app.config),
@@ -126,6 +138,26 @@ class AuthMW:
         # Flask has no shutdown hook: write pending key usage when the process exits.
         atexit.register(built.close)
         return built
+
+
+def _check_config(config: Mapping[Any, Any]) -> None:
+    """Raise ``ValueError`` naming each ``AUTHMW_*`` key of ``config`` the extension ignores."""
+    unknown = sorted(
+        key
+        for key in config
+        if isinstance(key, str) and key.startswith("AUTHMW_") and key not in _CONFIG_KEYS
+    )
+    if not unknown:
+        return
+    # A typo ("AUTHMW_REQUIRE_AUTHS") must not silently leave routes open. The
+    # core's other settings (AUTHMW_SECRET_KEY, AUTHMW_POLICY, ...) are environment
+    # variables, the same for every framework: say so rather than list them twice.
+    message = (
+        f"unknown authmw app.config key(s): {', '.join(unknown)} "
+        f"(known keys: {', '.join(_CONFIG_KEYS)}; the other AUTHMW_* settings are "
+        "environment variables, read by Authenticator.from_env())"
+    )
+    raise ValueError(message)
 
 
 class _FlaskMiddleware(AuthMiddleware):

@@ -118,6 +118,7 @@ def call_asgi(app: Any) -> Caller:
 
 def call_wsgi(app: Any, around: Callable[[], Any] | None = None) -> Caller:
     """A caller for a WSGI app, in-process; ``around()`` is a context entered for each request."""
+    app = _content_type_as_sent(app)
 
     def call(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if around is None:
@@ -128,6 +129,26 @@ def call_wsgi(app: Any, around: Callable[[], Any] | None = None) -> Caller:
         return Reply(status, tuple((k.lower(), v) for k, v in out), content)
 
     return call
+
+
+def _content_type_as_sent(app: Any) -> Any:
+    """Wrap a WSGI app so it sees the request's ``Content-Type`` as a server passes it.
+
+    The Django tests' driver always declares JSON (``CONTENT_TYPE``) and files a
+    ``Content-Type`` header under ``HTTP_CONTENT_TYPE``, where no server puts it.
+    The demos read the body only when it is declared JSON, as FastAPI does, so the
+    header the request sends (or its absence) must be what they see.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        sent = environ.pop("HTTP_CONTENT_TYPE", None)
+        if sent is None:
+            environ.pop("CONTENT_TYPE", None)
+        else:
+            environ["CONTENT_TYPE"] = sent
+        return app(environ, start_response)
+
+    return wsgi
 
 
 class HttpClient:

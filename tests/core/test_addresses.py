@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from authmw import Settings
 from authmw.addresses import client_address, parse_trusted_proxies
 from authmw.config import trusted_proxies
+from tests.conftest import AuthenticatorFactory
 
 PROXIES = parse_trusted_proxies(["10.0.0.0/8", "::1", "fd00::/8"])
 
@@ -173,3 +174,15 @@ def test_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AUTHMW_TRUSTED_PROXIES", "10.0.0.0/8,nope")
     with pytest.raises(ValueError, match="nope"):
         trusted_proxies()
+
+
+def test_the_authenticator_believes_forwarded_addresses_from_its_trusted_proxies_only(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    auth = make_authenticator(settings=Settings(trusted_proxies=("10.0.0.0/8",)))
+    assert auth.client_address("10.1.2.3", "203.0.113.5") == "203.0.113.5"
+    assert auth.client_address("192.0.2.9", "203.0.113.5") == "192.0.2.9"
+    assert auth.client_address("10.1.2.3", None) == "10.1.2.3"
+    assert auth.client_address(None, "203.0.113.5") is None
+    # By default no proxy is trusted: the peer is the client.
+    assert make_authenticator().client_address("127.0.0.1", "203.0.113.5") == "127.0.0.1"

@@ -207,6 +207,57 @@ def test_lifespan_passes_through_untouched(authenticator: Authenticator, app: Ap
     assert "state" not in scope
 
 
+def test_lifespan_shutdown_writes_key_usage_before_it_completes(
+    authenticator: Authenticator,
+) -> None:
+    # Some servers end the process by signal right after the lifespan shutdown,
+    # with no exit hook: the last batch of key usage must be written by then.
+    issued = authenticator.keys.create(name="k", owner="admin")
+    used_at_completion: list[object] = []
+
+    async def lifespan_app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "lifespan.startup"
+        await send({"type": "lifespan.startup.complete"})
+        assert (await receive())["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def serve() -> None:
+        middleware = AuthMiddleware(lifespan_app, authenticator)
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+        async def receive() -> Message:
+            return next(messages)
+
+        async def send(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                used_at_completion.append(authenticator.keys.get(issued.record.id).last_used_at)
+
+        # A request first, so a use is pending when the server stops.
+        sent: list[Message] = []
+
+        async def collect(message: Message) -> None:
+            sent.append(message)
+
+        http: Scope = {
+            "type": "http",
+            "path": "/me",
+            "headers": [(b"x-api-key", issued.key.encode())],
+            "root_path": "",
+        }
+
+        async def no_body() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await AuthMiddleware(App(), authenticator)(http, no_body, collect)
+        assert sent[0]["status"] == 200
+        assert authenticator.keys.get(issued.record.id).last_used_at is None
+        await middleware({"type": "lifespan"}, receive, send)
+
+    asyncio.run(serve())
+    assert len(used_at_completion) == 1
+    assert used_at_completion[0] is not None
+
+
 def test_context_is_reset_after_the_request(authenticator: Authenticator, app: App) -> None:
     call(AuthMiddleware(app, authenticator))
     with pytest.raises(RuntimeError):

@@ -45,6 +45,8 @@ def test_the_event_names_are_the_documented_ones() -> None:
         "key.revoked",
         "key.rotated",
         "user.password_changed",
+        "user.password_change_failed",
+        "user.password_change_throttled",
         "user.disabled",
         "user.roles_changed",
         "credential.rejected",

@@ -72,9 +72,11 @@ class Cli:
         result = self.ok(*args, "--json", input=input)
         return json.loads(result.stdout)
 
-    def fails(self, *args: str, input: str | None = None, code: int | None = None) -> str:
+    def fails(
+        self, *args: str, input: str | None = None, code: int | None = None, **env: str | None
+    ) -> str:
         """Run a command that must fail; return its one-line ``Error: ...`` message."""
-        result = self.run(*args, input=input)
+        result = self.run(*args, input=input, **env)
         assert result.exit_code != 0, result.output
         if code is not None:
             assert result.exit_code == code, result.output
@@ -223,6 +225,28 @@ def test_bad_database_url(url: str, message: str) -> None:
     assert message in Cli(url).fails("users", "list", code=2)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("AUTHMW_POLICY", "authmw_no_such_module:POLICY", "no module named"),
+        ("AUTHMW_POLICY", "authmw.policy:NO_SUCH_POLICY", "has no 'NO_SUCH_POLICY'"),
+        ("AUTHMW_POLICY", "authmw.config:DEFAULT_CACHE_TTL", "not an authmw Policy"),
+        ("AUTHMW_CACHE_TTL", "abc", "a number of seconds"),
+    ],
+)
+def test_bad_setting_in_the_environment_is_one_error_line_naming_it(
+    cli: Cli, setting: str, value: str, message: str
+) -> None:
+    if setting == "AUTHMW_POLICY":
+        error = cli.fails("users", "list", AUTHMW_POLICY=value)
+    else:
+        error = cli.fails("users", "list", AUTHMW_CACHE_TTL=value)
+    assert f"{setting}" in error
+    assert repr(value) in error
+    assert message in error
+    assert "driver" not in error
+
+
 def test_server_database_error_hides_the_password() -> None:
     # Nothing listens on port 1, so connecting fails (or, without the driver, loading
     # it does); either way the URL's password must not show.
@@ -241,6 +265,8 @@ def test_init_creates_schema_and_secret(tmp_path: Path, db_url: str) -> None:
     assert "Database ready" in first.output
     assert str(secret) in first.output
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    # The database holds password and key hashes: owner-only too, whatever the umask.
+    assert stat.S_IMODE((tmp_path / "authmw.db").stat().st_mode) == 0o600
     content = secret.read_text()
     assert content.strip() not in cli.all_output()
 
@@ -263,12 +289,28 @@ def test_init_json_reports_a_new_secret(db_url: str) -> None:
 
 def test_init_with_secret_from_environment(tmp_path: Path, db_url: str) -> None:
     cli = Cli(db_url)
-    result = cli.ok("init", "--json", AUTHMW_SECRET_KEY="k2-from-env,k1-from-env")
+    keys = f"{'2' * 32}-from-env,{'1' * 32}-from-env"
+    result = cli.ok("init", "--json", AUTHMW_SECRET_KEY=keys)
     out = json.loads(result.stdout)
     assert out["secret_source"] == "environment"
     assert out["secret_file"] is None
     assert not (tmp_path / "authmw.db.secret").exists()
     assert "from-env" not in result.output
+
+
+@pytest.mark.parametrize("command", [("init",), ("users", "list")])
+def test_a_short_secret_key_from_the_environment_is_one_error_line(
+    cli: Cli, command: tuple[str, ...]
+) -> None:
+    # Refused at start-up, not at the first login with a 503.
+    error = cli.fails(*command, AUTHMW_SECRET_KEY=f"{'k' * 32},too-short-old-key")
+    assert error == "Error: each signing key needs at least 32 characters"
+    assert "too-short" not in cli.all_output()
+
+
+def test_a_short_key_in_the_secret_file_is_one_error_line(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "authmw.db.secret").write_text("hand-edited\n")
+    assert "at least 32 characters" in cli.fails("users", "list")
 
 
 def test_init_on_a_database_that_is_not_a_file_asks_for_the_secret() -> None:
@@ -425,6 +467,19 @@ def test_users_set_roles(cli: Cli, admin: str, open_auth: Authenticator) -> None
     assert "known roles" in cli.fails("users", "set-roles", admin, "--role", "root", code=2)
     assert "no user named 'ghost'" in cli.fails("users", "set-roles", "ghost", "--role", "admin")
     assert "Missing option '--role'" in cli.fails("users", "set-roles", admin, code=2)
+
+
+def test_users_set_teams(cli: Cli, admin: str, open_auth: Authenticator) -> None:
+    epoch = open_auth.users.get(admin).credential_epoch
+    out = cli.json("users", "set-teams", admin, "--team", "green", "--team", "blue")
+    assert out["teams"] == ["blue", "green"]
+    user = open_auth.users.get(admin)
+    assert user.teams == {"blue", "green"}
+    assert user.credential_epoch > epoch  # live tokens act for the new teams
+    assert cli.ok("users", "set-teams", admin).output == f"Teams of {admin}: none\n"
+    assert open_auth.users.get(admin).teams == frozenset()
+    assert "a team name is" in cli.fails("users", "set-teams", admin, "--team", "no spaces")
+    assert "no user named 'ghost'" in cli.fails("users", "set-teams", "ghost", "--team", "blue")
 
 
 def test_users_disable(cli: Cli, admin: str, open_auth: Authenticator) -> None:

@@ -257,6 +257,27 @@ def test_apps_create_public_first_party(cli: Cli, open_auth: Authenticator) -> N
     assert "client_secret" not in human
 
 
+def test_an_app_without_scopes_is_shown_as_asking_for_any(cli: Cli) -> None:
+    # Such an app may ask for every scope (the user consents, and the user's role
+    # bounds the token): "none" would read as the opposite.
+    human = cli.ok("apps", "create", "--name", "open", "--redirect-uri", CB).output
+    assert "scopes: any (none registered)" in human
+    narrow = cli.ok(
+        "apps", "create", "--name", "narrow", "--redirect-uri", CB, "--scope", "reports:read"
+    )
+    assert "scopes: reports:read;" in narrow.output
+    assert create_app(cli)["scopes"] == []  # the JSON stays the registered list
+    rows = {line.split()[1]: line.split()[3] for line in cli.ok("apps", "list").output.splitlines()}
+    assert (rows["open"], rows["narrow"]) == ("(any)", "reports:read")
+
+
+def test_a_client_without_scopes_is_shown_as_having_none(cli: Cli) -> None:
+    # A machine client gets exactly its registered scopes: for it "none" is true.
+    human = cli.ok("clients", "create", "--name", "sync", "--team", "blue").output
+    assert "scopes: none" in human
+    assert "any" not in human
+
+
 @pytest.mark.parametrize(
     ("args", "expected", "code"),
     [

@@ -186,7 +186,9 @@ def test_revoke_refusals_change_nothing(
     assert "no client with id" in cli.fails("consents", "revoke", "alice", "nosuchapp123")
     wrong_kind = cli.fails("consents", "revoke", "alice", world.machine)
     assert "not an app" in wrong_kind
-    assert "authmw clients" in wrong_kind
+    # No `authmw clients` command withdraws a consent: say why instead of pointing there.
+    assert "no user consents to it" in wrong_kind
+    assert "authmw clients" not in wrong_kind
     # No consent from bob to Calendar: refused before anything is revoked.
     extra = open_auth.tokens.issue_for_user(
         open_auth.users.get("bob"), open_auth.clients.get(world.calendar), READ, kind="delegated"

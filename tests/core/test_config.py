@@ -57,6 +57,9 @@ def test_settings_defaults() -> None:
         ({"realm": "\u65e5\u672c"}, "realm"),
         ({"realm": "api\r\nSet-Cookie: x=y"}, "realm"),
         ({"realm": "tab\there"}, "realm"),
+        # Every key, not only the newest: an old one still verifies tokens.
+        ({"secret_keys": ("k" * 31,)}, "each signing key needs at least 32 characters"),
+        ({"secret_keys": ("k" * 32, "short")}, "each signing key needs at least 32"),
     ],
 )
 def test_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
@@ -73,7 +76,7 @@ def test_any_accepted_realm_can_be_sent() -> None:
 
 
 def test_settings_are_frozen_and_hide_secret_keys() -> None:
-    settings = Settings(secret_keys=("topsecretvalue",))
+    settings = Settings(secret_keys=("topsecretvalue" * 3,))
     assert "topsecretvalue" not in repr(settings)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.cache_ttl = 0  # type: ignore[misc]
@@ -188,12 +191,33 @@ def test_policy_from_the_environment(policy_module: str, monkeypatch: pytest.Mon
 def test_bad_policy_specs(policy_module: str) -> None:
     with pytest.raises(ValueError, match="module:attribute"):
         load_policy(policy_module)
-    with pytest.raises(TypeError, match="not an authmw Policy"):
+    for spec, problem in [
+        (f"{policy_module}:NOT_A_POLICY", "int, not an authmw Policy"),
+        (f"{policy_module}:MISSING", f"module '{policy_module}' has no 'MISSING'"),
+        ("authmw_no_such_module:POLICY", "no module named 'authmw_no_such_module'"),
+        (f"{policy_module}.sub:POLICY", f"no module named '{policy_module}.sub'"),
+    ]:
+        with pytest.raises(ValueError) as caught:  # noqa: PT011 - the message is checked below
+            load_policy(spec)
+        assert str(caught.value) == f"AUTHMW_POLICY = {spec!r}: {problem}"
+        assert caught.value.__cause__ is None  # importlib's traceback would say nothing more
+    with pytest.raises(TypeError):  # as before: the Django plugin tells a bad factory by it
         load_policy(f"{policy_module}:NOT_A_POLICY")
-    with pytest.raises(AttributeError):
-        load_policy(f"{policy_module}:MISSING")
-    with pytest.raises(ModuleNotFoundError):
-        load_policy("authmw_no_such_module:POLICY")
+
+
+def test_a_policy_path_is_written_either_way(policy_module: str) -> None:
+    assert load_policy(f"{policy_module}.POLICY") == load_policy(f"{policy_module}:POLICY")
+
+
+def test_policy_module_whose_own_import_fails_keeps_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "authmw_test_broken_policy.py").write_text("import authmw_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="importing 'authmw_test_broken_policy' failed") as caught:
+        load_policy("authmw_test_broken_policy:POLICY")
+    assert isinstance(caught.value.__cause__, ModuleNotFoundError)
+    assert caught.value.__cause__.name == "authmw_no_such_dependency"
 
 
 def test_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy_module: str) -> None:
@@ -222,5 +246,5 @@ def test_cache_ttl_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AUTHMW_CACHE_TTL", "0.5")
     assert cache_ttl() == 0.5
     for bad in ("-1", "nan", "inf", "soon"):
-        with pytest.raises(ValueError):  # noqa: PT011 - the message is the user's, tested above
+        with pytest.raises(ValueError, match=f"^AUTHMW_CACHE_TTL is .*{bad!r}$"):
             cache_ttl(bad)

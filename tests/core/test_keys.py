@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from authmw.keys import ParsedKey, generate, hash_secret, parse, verify
 from authmw.store import ApiKey, KeyMatch
 from authmw.store.sql import SQLStore
 from tests.conftest import AuthenticatorFactory
+from tests.core.conftest import sqlite_file_url
 from tests.core.support import CountingStore, store_key
 
 KEY_RE = re.compile(r"\Aamk_[A-Za-z0-9]{12}_[A-Za-z0-9]{38}\Z")
@@ -574,6 +578,38 @@ def test_last_used_at_is_recorded_off_the_hot_path(authenticator: Authenticator)
     assert used.utcoffset() == timedelta(0)
     slack = timedelta(milliseconds=50)  # monotonic-to-wall conversion happens at flush
     assert before - slack <= used <= after + slack
+
+
+# Uses a key, then ends without close(), long before the usage thread's first batch.
+_USE_AND_EXIT = """
+import sys
+from authmw import Authenticator
+from authmw.credentials import Credential
+
+auth = Authenticator.from_url(sys.argv[1])
+auth.store.create_schema()
+issued = auth.keys.create(name="t", team="sales")
+assert auth.authenticate(Credential("apikey", issued.key)) is not None
+print(issued.record.id)
+"""
+
+
+def test_key_usage_is_written_when_the_process_exits(tmp_path: Path) -> None:
+    url = sqlite_file_url(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _USE_AND_EXIT, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    key_id = done.stdout.strip()
+    auth = Authenticator.from_url(url)
+    try:
+        assert auth.settings.usage_flush_interval >= 30  # so only the exit hook wrote it
+        assert auth.keys.get(key_id).last_used_at is not None
+    finally:
+        auth.close()
 
 
 def test_warm_path_makes_no_store_call(make_authenticator: AuthenticatorFactory) -> None:

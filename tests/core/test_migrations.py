@@ -647,12 +647,12 @@ def test_cli_init_upgrades_an_old_database(db: Database, hasher: PasswordHasher)
     auth = authenticator(db.engine, hasher)
     auth.users.create("alice", password=PASSWORD, roles={"admin"})
     auth.close()
-    result = run(db, "init", AUTHMW_SECRET_KEY="k1")
+    result = run(db, "init", AUTHMW_SECRET_KEY="k1" * 16)
     assert result.exit_code == 0, result.output
     assert "Schema upgraded from revision 0001 to 0003" in result.output
     assert m.current(db.engine) == m.head()
     assert [u["username"] for u in run_json(db, "users", "list")] == ["alice"]
-    assert "Schema upgraded" not in run(db, "init", AUTHMW_SECRET_KEY="k1").output
+    assert "Schema upgraded" not in run(db, "init", AUTHMW_SECRET_KEY="k1" * 16).output
 
 
 def test_cli_db_errors(db: Database, tmp_path: Path) -> None:

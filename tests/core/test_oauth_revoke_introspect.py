@@ -45,8 +45,11 @@ async def revoke(driver: Driver, world: World, token: str, **extra: str) -> Repl
     return await driver.send(REVOKE, form(token=token, **extra), headers=world.basic(world.web))
 
 
-async def introspect(driver: Driver, world: World, token: str) -> Reply:
-    return await driver.send(INTROSPECT, form(token=token), headers=world.basic(world.machine))
+async def introspect(driver: Driver, world: World, token: str, *, own: bool = False) -> Reply:
+    """Ask about ``token`` as the machine client (a resource server), or as the web app
+    the logins' tokens are issued to (``own``), the one client a refresh token is live to."""
+    client = world.web if own else world.machine
+    return await driver.send(INTROSPECT, form(token=token), headers=world.basic(client))
 
 
 def assert_revoked(reply: Reply) -> None:
@@ -92,7 +95,7 @@ async def test_revoking_a_refresh_token_kills_its_family(driver: Driver, world: 
         headers=world.basic(world.web),
     )
     assert (refreshed.status, refreshed.error) == (400, "invalid_grant")
-    assert_inactive(await introspect(driver, world, tokens["refresh_token"]))
+    assert_inactive(await introspect(driver, world, tokens["refresh_token"], own=True))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +123,7 @@ async def test_a_wrong_or_unknown_hint_is_ignored(wsgi: Driver, world: World, hi
         world.principal(tokens["access_token"])
     wrong = "access_token" if hint == "refresh_token" else hint
     assert_revoked(await revoke(wsgi, world, tokens["refresh_token"], token_type_hint=wrong))
-    assert_inactive(await introspect(wsgi, world, tokens["refresh_token"]))
+    assert_inactive(await introspect(wsgi, world, tokens["refresh_token"], own=True))
 
 
 async def test_revoking_without_a_token_is_invalid_request(driver: Driver, world: World) -> None:
@@ -185,9 +188,11 @@ async def test_introspecting_a_live_access_token(driver: Driver, world: World) -
     assert claims["token_type"] == "Bearer"
 
 
-async def test_introspecting_a_live_refresh_token(wsgi: Driver, world: World) -> None:
+async def test_a_refresh_token_is_live_only_to_its_own_client(wsgi: Driver, world: World) -> None:
     tokens = await login(wsgi, world)
-    claims = (await introspect(wsgi, world, tokens["refresh_token"])).json()
+    # Another client, even one a resource server uses, learns nothing of it.
+    assert_inactive(await introspect(wsgi, world, tokens["refresh_token"]))
+    claims = (await introspect(wsgi, world, tokens["refresh_token"], own=True)).json()
     assert claims["active"] is True
     assert claims["token_type"] == "refresh_token"
     assert claims["sub"] == "manager"
@@ -242,9 +247,9 @@ async def test_introspecting_revoked_and_rotated_tokens_is_inactive(
     )
     assert rotated.status == 200
     # The used refresh token is inactive; its successor is live.
-    assert_inactive(await introspect(driver, world, tokens["refresh_token"]))
+    assert_inactive(await introspect(driver, world, tokens["refresh_token"], own=True))
     successor = rotated.json()
-    assert (await introspect(driver, world, successor["refresh_token"])).json()["active"]
+    assert (await introspect(driver, world, successor["refresh_token"], own=True)).json()["active"]
     assert_revoked(await revoke(driver, world, successor["access_token"]))
     assert_inactive(await introspect(driver, world, successor["access_token"]))
 
@@ -253,7 +258,7 @@ async def test_a_disabled_users_token_is_inactive(wsgi: Driver, world: World) ->
     tokens = await login(wsgi, world)
     world.auth.users.disable("manager")
     assert_inactive(await introspect(wsgi, world, tokens["access_token"]))
-    assert_inactive(await introspect(wsgi, world, tokens["refresh_token"]))
+    assert_inactive(await introspect(wsgi, world, tokens["refresh_token"], own=True))
 
 
 async def test_introspection_needs_a_client_secret(driver: Driver, world: World) -> None:

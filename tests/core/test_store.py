@@ -6,11 +6,14 @@ PostgreSQL run is skipped unless ``AUTHMW_TEST_POSTGRES_URL`` is set.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,6 +112,39 @@ def test_sqlite_file_runs_in_wal_mode(sqlite_store: SQLStore) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+@pytest.fixture
+def world_readable_umask() -> Iterator[None]:
+    """The usual umask (022), under which SQLite alone would make a file 0644."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_a_new_sqlite_file_is_owner_only(tmp_path: Path) -> None:
+    # It holds password and key hashes; SQLite gives -wal and -shm the same mode.
+    auth = Authenticator.from_url(f"sqlite:///{tmp_path / 'new.db'}")
+    try:
+        auth.store.create_schema()
+        files = sorted(tmp_path.iterdir())  # while open: the last close removes -wal, -shm
+        assert [f.name for f in files] == ["new.db", "new.db-shm", "new.db-wal"]
+        for f in files:
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+    finally:
+        auth.close()
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_an_existing_sqlite_files_mode_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o640)  # the operator's choice, say for a group of readers
+    auth = Authenticator.from_url(f"sqlite:///{path}")
+    auth.store.create_schema()
+    auth.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 @pytest.mark.postgres

@@ -6,13 +6,16 @@ from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authmw import InvalidRequest, current
-from authmw_django import get_principal
+from authmw_django import get_principal, requires_auth, requires_role
 
 
 def describe(request: Any) -> dict[str, Any]:
@@ -62,7 +65,28 @@ class DrfDefault(APIView):  # type: ignore[misc]
         return Response({})
 
 
+# -- class-based views under Django's CSRF middleware (tests/django/test_csrf.py)
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # every unsafe method below is guarded
+@method_decorator(requires_role("admin"), name="post")
+class ExemptDispatch(View):  # type: ignore[misc]
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(describe(request))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(describe(request))
+
+
+@method_decorator(requires_auth(), name="dispatch")  # guards, and so exempts, every method
+class GuardedDispatch(View):  # type: ignore[misc]
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(describe(request))
+
+
 urlpatterns = [
+    path("csrf/exempt-dispatch", ExemptDispatch.as_view()),
+    path("csrf/guarded-dispatch", GuardedDispatch.as_view()),
     path("drf-default", DrfDefault.as_view()),
     path("open", open_view),
     path("open-async", open_async),

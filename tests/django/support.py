@@ -38,8 +38,10 @@ def call_wsgi(
     path: str,
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
+    *,
+    remote_addr: str | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Run one request through a WSGI app: ``(status, headers, body)``.
+    """Run one request through a WSGI app: ``(status, headers, body)``, from ``remote_addr``.
 
     A dozen lines instead of WebTest, whose WebOb still imports the deprecated ``cgi``.
     """
@@ -50,6 +52,8 @@ def call_wsgi(
         "CONTENT_TYPE": "application/json",
         "wsgi.input": io.BytesIO(body),
     }
+    if remote_addr is not None:
+        environ["REMOTE_ADDR"] = remote_addr
     setup_testing_defaults(environ)
     for name, value in (headers or {}).items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value

@@ -54,8 +54,9 @@ def test_cli_errors_become_command_errors(url: str) -> None:
         run("users", "set-roles", "admin", "--role", "emperor")
 
 
-def test_policy_setting_reaches_the_cli(url: str) -> None:
-    options = {"DATABASE_URL": url, "POLICY": "tests.django.test_middleware:tiny_policy"}
+@pytest.mark.parametrize("sep", [":", "."])  # the CLI's AUTHMW_POLICY takes only the colon
+def test_policy_setting_reaches_the_cli(url: str, sep: str) -> None:
+    options = {"DATABASE_URL": url, "POLICY": f"tests.django.test_middleware{sep}tiny_policy"}
     with override_settings(AUTHMW=options):
         run("users", "set-roles", "admin", "--role", "reader")
     with pytest.raises(CommandError, match="unknown role"):

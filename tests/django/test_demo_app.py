@@ -33,12 +33,20 @@ class Demo:
         self.app = app
 
     def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        *,
+        remote_addr: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         raw = (
             b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         )
-        status, headers_out, content = call_wsgi(self.app, method, path, headers, raw)
+        status, headers_out, content = call_wsgi(
+            self.app, method, path, headers, raw, remote_addr=remote_addr
+        )
         return status, {k.lower(): v for k, v in headers_out}, content
 
 
@@ -146,6 +154,24 @@ def test_password_errors_are_authmw_errors(client: Demo, auth: Authenticator) ->
     status, _, body = client.request("POST", "/account/password", USER, weak)
     assert status == 400
     assert "at least 8 characters" in json.loads(body)["error_description"]
+    assert password_ok(auth, "employee-password")
+
+
+def test_wrong_current_passwords_are_throttled_per_client(
+    client: Demo, auth: Authenticator
+) -> None:
+    # The demo passes the client's address: five failures from one client (the
+    # per-account-and-address limit) stop that client, not the user elsewhere.
+    wrong = {"current_password": "nope", "new_password": "a much better passphrase"}
+
+    def statuses(address: str, count: int) -> list[int]:
+        return [
+            client.request("POST", "/account/password", USER, wrong, remote_addr=address)[0]
+            for _ in range(count)
+        ]
+
+    assert statuses("192.0.2.1", 6) == [400] * 5 + [429]
+    assert statuses("192.0.2.2", 1) == [400]
     assert password_ok(auth, "employee-password")
 
 

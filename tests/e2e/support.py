@@ -233,6 +233,27 @@ def check_cli_revocation_reaches(server: DemoServer) -> None:
         assert status == 401
 
 
+def check_stopping_keeps_the_last_use_of_a_key(directory: Path, framework: str) -> None:
+    """Use a key, stop the demo with SIGTERM, and find the use written to the store.
+
+    Long before the usage thread's first batch (every 30 s by default): the use
+    is written on the way out, whatever the server does with the signal.
+    """
+    server = DemoServer(directory, framework=framework)
+    server.start()
+    try:
+        used = server.credentials()["keys"]["admin"]
+        response = httpx.get(
+            f"{server.base_url}/me", headers={"X-API-Key": used["key"]}, timeout=10.0
+        )
+        assert response.status_code == 200
+    finally:
+        server.stop()
+    keys = {k["id"]: k for k in cli_json(server.url, "keys", "list")}
+    assert keys[used["id"]]["last_used_at"] is not None, server.output()
+    assert [k["last_used_at"] for i, k in keys.items() if i != used["id"]] == [None, None]
+
+
 def check_token_flows_with_real_clients(server: DemoServer) -> None:
     """Get, use, refresh and revoke tokens from the demo with real OAuth2 client libraries.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,13 @@ import pytest
 from authmw import Authenticator, PasswordHasher
 from authmw.demo import NotADemoDatabase, banner, base_url, credentials_path, prepare
 from authmw.store.sql import SQLStore
-from tests.e2e.support import DemoServer, cli_json, log_in_and_consent, run_cli
+from tests.e2e.support import (
+    DemoServer,
+    check_stopping_keeps_the_last_use_of_a_key,
+    cli_json,
+    log_in_and_consent,
+    run_cli,
+)
 
 PRINCIPAL_FIELDS = {
     "kind",
@@ -131,6 +138,28 @@ def test_banner_curl_lines_do_what_they_say(demo_server: DemoServer) -> None:
         assert response.status_code == int(expected), line
         tried += 1
     assert tried == 9
+
+
+def test_banner_password_grant_line_works_from_any_directory(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    # The line reads manager's password from the credentials file; run it through a
+    # shell, as a reader pastes it, from a directory other than the server's.
+    lines = [ln for ln in demo_server.output().splitlines() if "grant_type=password" in ln]
+    assert len(lines) == 1
+    command = lines[0].strip().rpartition("  # ")[0]
+    done = subprocess.run(
+        ["bash", "-c", command],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    status_line = done.stdout.splitlines()[0]
+    assert status_line.split()[1] == "200", done.stdout
+    assert '"access_token"' in done.stdout
 
 
 def test_credentials_file_is_private(demo_server: DemoServer) -> None:
@@ -416,6 +445,33 @@ def test_restart_keeps_the_seed_and_reports_a_revoked_key(fresh_server: DemoServ
     assert response.status_code == 200
 
 
+def test_stopping_the_server_keeps_the_last_use_of_a_key(tmp_path: Path) -> None:
+    # uvicorn ends the process by re-raising SIGTERM once the app has shut down.
+    check_stopping_keeps_the_last_use_of_a_key(tmp_path, "fastapi")
+
+
+def test_the_demo_counts_failed_logins_by_the_peer_not_x_forwarded_for(
+    fresh_server: DemoServer,
+) -> None:
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a local client
+    # could then pick a new address for each guess and never meet the
+    # per-account-and-address limit (5 failures).
+    server = fresh_server
+    server.start()
+    web = server.credentials()["clients"]["web"]
+    statuses = []
+    for attempt in range(6):
+        response = httpx.post(
+            f"{server.base_url}/oauth/token",
+            auth=(web["client_id"], web["client_secret"]),
+            data={"grant_type": "password", "username": "employee", "password": "not it"},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt + 1}"},
+            timeout=30.0,
+        )
+        statuses.append(response.status_code)
+    assert statuses == [400] * 5 + [429]
+
+
 # -- seeding, in-process ---------------------------------------------------------------------
 
 
@@ -458,6 +514,21 @@ def test_prepare_seeds_once(seed_db: tuple[str, Authenticator]) -> None:
     assert len(auth.users.list()) == 3
     assert len(auth.keys.list()) == 3
     assert len(auth.clients.list()) == 4
+
+
+def test_banner_names_the_credentials_file_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `authmw demo` on its default database, a path relative to where it runs.
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///demo.db"
+    auth = Authenticator(SQLStore(url), passwords=PasswordHasher(memory_cost=1024, time_cost=1))
+    try:
+        text = banner(auth, prepare(auth, url), framework="fastapi", host="127.0.0.1", port=8000)
+    finally:
+        auth.close()
+    (line,) = [ln for ln in text.splitlines() if "grant_type=password" in ln]
+    assert repr(str(tmp_path.resolve() / "demo.db.demo.json")) in line
 
 
 def test_prepare_adds_new_demo_apps_to_an_older_demo_database(

@@ -121,6 +121,26 @@ async def test_wrong_current_password(
     assert password_ok(auth, OLD_PASSWORD)
 
 
+async def test_wrong_current_passwords_are_throttled_per_client(
+    user: dict[str, str], app: FastAPI, auth: Authenticator
+) -> None:
+    # The demo passes the client's address: five failures from one client (the
+    # per-account-and-address limit) stop that client, not the user elsewhere.
+    wrong = {"current_password": "not-the-password", "new_password": NEW_PASSWORD}
+
+    async def statuses(host: str, count: int) -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=(host, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return [
+                (await http.post("/account/password", headers=user, json=wrong)).status_code
+                for _ in range(count)
+            ]
+
+    assert await statuses("192.0.2.1", 6) == [400] * 5 + [429]
+    assert await statuses("192.0.2.2", 1) == [400]
+    assert password_ok(auth, OLD_PASSWORD)
+
+
 async def test_weak_new_password(
     user: dict[str, str], client: httpx.AsyncClient, auth: Authenticator
 ) -> None:

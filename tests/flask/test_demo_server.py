@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.e2e.support import (
     DemoServer,
     check_authorization_code_with_real_clients,
     check_cli_revocation_reaches,
+    check_stopping_keeps_the_last_use_of_a_key,
     check_token_flows_with_real_clients,
     check_wsgi_demo_contract,
 )
@@ -39,3 +41,8 @@ def test_real_oauth2_clients_run_the_authorization_code_grant_on_the_flask_demo(
     server: DemoServer,
 ) -> None:
     check_authorization_code_with_real_clients(server)
+
+
+def test_stopping_the_flask_demo_keeps_the_last_use_of_a_key(tmp_path: Path) -> None:
+    # waitress leaves SIGTERM to its default action; the demo exits through Python.
+    check_stopping_keeps_the_last_use_of_a_key(tmp_path, "flask")

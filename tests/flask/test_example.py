@@ -115,7 +115,17 @@ def test_admin_settings(client: FlaskClient, keys: dict[str, str]) -> None:
     default = client.post("/admin/settings", headers=admin)
     assert default.json == {"saved": {"maintenance_mode": False}}
     bad = client.post("/admin/settings", headers=admin, json={"maintenance_mode": "soon"})
-    assert_rendered(bad, InvalidRequest("maintenance_mode must be true or false."))
+    assert bad.status_code == 422  # FastAPI's validation error, not an authentication error
+    assert bad.json == {
+        "detail": [
+            {
+                "type": "bool_parsing",
+                "loc": ["body", "maintenance_mode"],
+                "msg": "Input should be a valid boolean, unable to interpret input",
+            }
+        ]
+    }
+    assert "WWW-Authenticate" not in bad.headers
     assert_rendered(client.post("/admin/settings", headers=MANAGER), InsufficientRole())
 
 
@@ -148,6 +158,29 @@ def test_wrong_current_password(client: FlaskClient, auth: Authenticator) -> Non
     assert password_ok(auth, OLD_PASSWORD)
 
 
+def test_wrong_current_passwords_are_throttled_per_client(
+    client: FlaskClient, auth: Authenticator
+) -> None:
+    # The demo passes the client's address: five failures from one client (the
+    # per-account-and-address limit) stop that client, not the user elsewhere.
+    wrong = {"current_password": "not it", "new_password": "a much better passphrase"}
+
+    def statuses(address: str, count: int) -> list[int]:
+        return [
+            client.post(
+                "/account/password",
+                headers=EMPLOYEE,
+                json=wrong,
+                environ_base={"REMOTE_ADDR": address},
+            ).status_code
+            for _ in range(count)
+        ]
+
+    assert statuses("192.0.2.1", 6) == [400] * 5 + [429]
+    assert statuses("192.0.2.2", 1) == [400]
+    assert password_ok(auth, OLD_PASSWORD)
+
+
 def test_weak_new_password(client: FlaskClient, auth: Authenticator) -> None:
     response = client.post(
         "/account/password",
@@ -170,14 +203,15 @@ def test_password_body_is_checked_after_authorization(
     refused = client.post("/account/password", headers={"X-API-Key": keys["admin"]})
     assert_rendered(refused, Forbidden("This kind of credential may not call this endpoint."))
     assert_rendered(client.post("/account/password"), MissingCredentials())
-    # The user, with a body missing a field, gets an invalid_request.
+    # The user, with a body missing a field, gets FastAPI's 422, without the input.
     invalid = client.post(
         "/account/password", headers=EMPLOYEE, json={"current_password": OLD_PASSWORD}
     )
-    expected = InvalidRequest(
-        "The body must be a JSON object with current_password and new_password."
+    assert invalid.status_code == 422
+    assert invalid.get_data() == (
+        b'{"detail":[{"type":"missing","loc":["body","new_password"],"msg":"Field required"}]}'
     )
-    assert_rendered(invalid, expected)
+    assert "WWW-Authenticate" not in invalid.headers
     assert password_ok(auth, OLD_PASSWORD)
 
 

@@ -133,6 +133,59 @@ def test_the_config_must_hold_an_authenticator() -> None:
     assert "authmw" not in app.extensions
 
 
+KNOWN_KEYS = "AUTHMW_AUTHENTICATOR, AUTHMW_DATABASE_URL, AUTHMW_REQUIRE_AUTH, AUTHMW_PUBLIC_PATHS"
+
+
+def test_a_misspelled_config_key_is_refused(auth: Authenticator) -> None:
+    # Ignored, this typo would leave every route open to anonymous requests.
+    app = Flask(__name__)
+    app.config["AUTHMW_REQUIRE_AUTHS"] = True
+    with pytest.raises(ValueError, match="AUTHMW_REQUIRE_AUTHS") as caught:
+        AuthMW(app, authenticator=auth)
+    assert str(caught.value) == (
+        f"unknown authmw app.config key(s): AUTHMW_REQUIRE_AUTHS (known keys: {KNOWN_KEYS}"
+        "; the other AUTHMW_* settings are environment variables, read by"
+        " Authenticator.from_env())"
+    )
+    assert "authmw" not in app.extensions
+    assert not isinstance(app.wsgi_app, AuthMiddleware)
+
+
+def test_every_unknown_key_is_named(
+    auth: Authenticator,
+) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        AUTHMW_SECRET_KEY="s" * 32, AUTHMW_PUBLIC_PATH=["/health"], AUTHMW_POLICY="x:y"
+    )
+    with pytest.raises(ValueError, match=r"unknown authmw app\.config key") as caught:
+        AuthMW(authenticator=auth).init_app(app)
+    assert str(caught.value).startswith(
+        "unknown authmw app.config key(s): AUTHMW_POLICY, AUTHMW_PUBLIC_PATH, AUTHMW_SECRET_KEY"
+        f" (known keys: {KNOWN_KEYS}; "
+    )
+
+
+def test_the_known_keys_and_other_prefixes_are_accepted(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    app = make_app(
+        auth,
+        AUTHMW_AUTHENTICATOR=auth,
+        AUTHMW_DATABASE_URL="sqlite://",
+        AUTHMW_REQUIRE_AUTH=True,
+        AUTHMW_PUBLIC_PATHS=["/health"],
+        # Only the extension's own prefix is checked: the app's keys are its own.
+        AUTHMWX_REQUIRE_AUTHS=True,
+        MY_AUTHMW_REQUIRE_AUTHS=True,
+        SECRET_KEY="flask's own",
+    )
+    client = app.test_client()
+    assert client.get("/health").status_code == 200
+    assert client.get("/whoami").status_code == 401
+    assert client.get("/whoami", headers={"X-API-Key": keys["admin"]}).json == {"subject": "admin"}
+
+
 def test_installing_twice_is_refused(auth: Authenticator) -> None:
     # Two middlewares would authenticate every request twice.
     app = make_app(auth)

@@ -11,8 +11,9 @@ options, output and exit codes are the CLI's (``manage.py authmw keys list``,
 * else the CLI's own default, ``AUTHMW_DATABASE_URL`` or ``sqlite:///authmw.db``,
   which is also what the middleware then uses.
 
-A ``POLICY`` given as ``"module:attribute"`` reaches the CLI as ``AUTHMW_POLICY``,
-so ``--role`` is checked against the application's roles.
+A ``POLICY`` given as an import path (either spelling) reaches the CLI as
+``AUTHMW_POLICY``, in the ``module:attribute`` spelling the CLI reads, so
+``--role`` is checked against the application's roles.
 """
 
 from __future__ import annotations
