@@ -30,6 +30,7 @@ from tests.e2e.support import (
     log_in_and_consent,
     run_cli,
 )
+from tests.throttle_window import start_well_inside_a_window
 
 PRINCIPAL_FIELDS = {
     "kind",
@@ -460,6 +461,7 @@ def test_the_demo_counts_failed_logins_by_the_peer_not_x_forwarded_for(
     server.start()
     web = server.credentials()["clients"]["web"]
     statuses = []
+    start_well_inside_a_window()
     for attempt in range(6):
         response = httpx.post(
             f"{server.base_url}/oauth/token",

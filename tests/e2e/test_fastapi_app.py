@@ -19,6 +19,7 @@ from authmw.demo import load_app
 from authmw.store.sql import SQLStore
 from examples.fastapi_app.app import create_app
 from tests.conftest import SECRET_KEY
+from tests.throttle_window import start_well_inside_a_window
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +137,7 @@ async def test_wrong_current_passwords_are_throttled_per_client(
                 for _ in range(count)
             ]
 
+    start_well_inside_a_window()
     assert await statuses("192.0.2.1", 6) == [400] * 5 + [429]
     assert await statuses("192.0.2.2", 1) == [400]
     assert password_ok(auth, OLD_PASSWORD)

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from authmw import Authenticator, Forbidden, InsufficientRole, InvalidRequest, MissingCredentials
 from examples.flask_app.app import create_app
 from tests.flask.support import EMPLOYEE_TOKEN, MANAGER_TOKEN, assert_rendered
+from tests.throttle_window import start_well_inside_a_window
 
 EMPLOYEE = {"Authorization": f"Bearer {EMPLOYEE_TOKEN}"}
 MANAGER = {"Authorization": f"Bearer {MANAGER_TOKEN}"}
@@ -176,6 +177,7 @@ def test_wrong_current_passwords_are_throttled_per_client(
             for _ in range(count)
         ]
 
+    start_well_inside_a_window()
     assert statuses("192.0.2.1", 6) == [400] * 5 + [429]
     assert statuses("192.0.2.2", 1) == [400]
     assert password_ok(auth, OLD_PASSWORD)
