@@ -49,7 +49,9 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from authmw.errors import TooManyRequests
 
 __all__ = [
     "DEFAULT_PER_ACCOUNT",
@@ -60,6 +62,8 @@ __all__ = [
     "MemoryThrottle",
     "Throttle",
 ]
+
+_T = TypeVar("_T")
 
 
 class Throttle(Protocol):
@@ -163,10 +167,11 @@ DEFAULT_PER_ACCOUNT = Limit(100, 3600)
 class LoginThrottle:
     """Decide whether a login may be tried, and count the failures.
 
-    Call :meth:`retry_after` *before* checking the password (a refused attempt
-    must not cost a hash nor reveal whether the password was right), then
-    :meth:`failed` or :meth:`succeeded`. ``address`` is the client address from
-    :func:`authmw.addresses.client_address`, or ``None`` when it is unknown.
+    :meth:`attempt` runs a password check in the right order: :meth:`retry_after`
+    *before* the password is checked (a refused attempt must not cost a hash nor
+    reveal whether the password was right), then :meth:`failed` or :meth:`succeeded`.
+    ``address`` is the client address from :func:`authmw.addresses.client_address`,
+    or ``None`` when it is unknown.
     ``clock`` returns epoch seconds.
     """
 
@@ -198,6 +203,28 @@ class LoginThrottle:
         # Whole seconds for Retry-After, rounded up so a client that waits exactly
         # that long is let in; never 0, which would read as "retry at once".
         return max(1, math.ceil(wait))
+
+    def attempt(
+        self, username: str, address: str | None, check: Callable[[], _T | None]
+    ) -> _T | None:
+        """Run ``check``, a password check, in the order every login must follow.
+
+        While a limit is reached this raises :class:`~authmw.errors.TooManyRequests`
+        and ``check`` is not called: a refused guess costs no hash and learns
+        nothing. Otherwise ``check`` returns ``None`` for a failure (wrong
+        password, unknown or disabled user), which is counted, or what it found,
+        which clears the account-at-address counter and is returned. Audit events
+        are the caller's: each names its own.
+        """
+        wait = self.retry_after(username, address)
+        if wait is not None:
+            raise TooManyRequests(wait)
+        found = check()
+        if found is None:
+            self.failed(username, address)
+        else:
+            self.succeeded(username, address)
+        return found
 
     def failed(self, username: str, address: str | None) -> None:
         """Count a failed login (wrong password, unknown or disabled user)."""

@@ -104,18 +104,20 @@ class Users:
         :meth:`Authenticator.client_address <authmw.Authenticator.client_address>`),
         adds the tighter per-account-and-address limit to the per-account one.
         """
-        throttle = self._auth.login_throttle
-        wait = throttle.retry_after(username, address)
-        if wait is not None:
+
+        def check() -> User | None:
+            user = self.get(username)
+            ok, _ = self._auth.passwords.verify(current_password, user.password_hash)
+            return user if ok and not user.disabled else None
+
+        try:
+            user = self._auth.login_throttle.attempt(username, address, check)
+        except TooManyRequests:
             self._auth.audit.emit("user.password_change_throttled", user=username, address=address)
-            raise TooManyRequests(wait)
-        user = self.get(username)
-        ok, _ = self._auth.passwords.verify(current_password, user.password_hash)
-        if not ok or user.disabled:
-            throttle.failed(username, address)
+            raise
+        if user is None:
             self._auth.audit.emit("user.password_change_failed", user=username, address=address)
             raise InvalidRequest("The current password is wrong.")
-        throttle.succeeded(username, address)
         try:
             return self.set_password(username, new_password)
         except WeakPassword as exc:

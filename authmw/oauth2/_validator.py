@@ -26,6 +26,7 @@ from oauthlib.oauth2 import RequestValidator
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from authmw import keys as _keys
+from authmw.errors import TooManyRequests
 from authmw.oauth2.redirects import redirect_uri_allowed
 from authmw.store import AuthorizationCode, Client, User
 from authmw.throttle import LoginThrottle
@@ -224,16 +225,16 @@ class Validator(RequestValidator):  # type: ignore[misc]
         learn the outcome. Raises :class:`LoginRefused`.
         """
         ids = {} if client_id is None else {"client_id": client_id}
-        wait = self._throttle.retry_after(username, address)
-        if wait is not None:
+        try:
+            user = self._throttle.attempt(
+                username, address, lambda: self.check_password(username, password)
+            )
+        except TooManyRequests as throttled:
             self._auth.audit.emit("login.throttled", address=address, **ids)
-            raise LoginRefused(wait)
-        user = self.check_password(username, password)
+            raise LoginRefused(throttled.retry_after) from None
         if user is None:
-            self._throttle.failed(username, address)
             self._auth.audit.emit("login.failed", address=address, **ids)
             raise LoginRefused()
-        self._throttle.succeeded(username, address)
         self._auth.audit.emit("login.succeeded", user=user.username, address=address, **ids)
         return user
 

@@ -183,6 +183,32 @@ def test_usernames_are_counted_case_insensitively(throttle: LoginThrottle) -> No
     assert throttle.retry_after("aLiCe", ATTACKER) is not None
 
 
+def test_attempt_checks_counts_and_clears_in_order(throttle: LoginThrottle, clock: Clock) -> None:
+    checked: list[str] = []
+
+    def wrong() -> str | None:
+        checked.append("wrong")
+        return None
+
+    def right() -> str | None:
+        checked.append("right")
+        return "alice's record"
+
+    for _ in range(4):
+        assert throttle.attempt("alice", ALICE_HOME, wrong) is None
+    # A success clears the account-at-address counter: four more failures are allowed.
+    assert throttle.attempt("alice", ALICE_HOME, right) == "alice's record"
+    for _ in range(5):
+        assert throttle.attempt("alice", ALICE_HOME, wrong) is None
+    # The limit (5) is reached: refused before the check runs, even the right one.
+    with pytest.raises(TooManyRequests) as refused:
+        throttle.attempt("alice", ALICE_HOME, right)
+    assert refused.value.retry_after == 300
+    assert checked == ["wrong"] * 4 + ["right"] + ["wrong"] * 5
+    clock.now += 300
+    assert throttle.attempt("alice", ALICE_HOME, right) == "alice's record"
+
+
 def test_success_clears_only_the_account_address_counter(
     store: MemoryThrottle, clock: Clock
 ) -> None:
