@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
+from authmw import Authenticator
 from authmw.errors import AuthError, TooManyRequests
 from authmw.throttle import (
     DEFAULT_PER_ACCOUNT,
@@ -17,6 +19,8 @@ from authmw.throttle import (
     MemoryThrottle,
     Throttle,
 )
+from tests.conftest import PASSWORD
+from tests.doc_pages import Page, load_module, python_blocks
 
 ALICE_HOME = "198.51.100.1"
 ATTACKER = "203.0.113.66"
@@ -354,3 +358,24 @@ def test_throttle_and_error_together(throttle: LoginThrottle) -> None:
     wait = throttle.retry_after("alice", ATTACKER)
     assert wait is not None
     assert dict(TooManyRequests(wait).render().headers)["Retry-After"] == "300"
+
+
+# -- docs/security.md ---------------------------------------------------------------------
+
+
+def test_the_pages_own_password_check_is_throttled(
+    authenticator: Authenticator, tmp_path: Path
+) -> None:
+    # The page's example, run as written: a password check of the application's own.
+    [block] = python_blocks(Page("security.md").section("Login throttling"))
+    (tmp_path / "confirm.py").write_text(block, encoding="utf-8")
+    confirm = load_module(tmp_path / "confirm.py", "confirm_of_the_page").confirm_password
+    authenticator.login_throttle = LoginThrottle(clock=Clock())
+    assert confirm(authenticator, "manager", PASSWORD, ALICE_HOME) is True
+    assert confirm(authenticator, "nobody", PASSWORD, ALICE_HOME) is False
+    for _ in range(5):
+        assert confirm(authenticator, "manager", "not it", ATTACKER) is False
+    with pytest.raises(TooManyRequests):
+        confirm(authenticator, "manager", PASSWORD, ATTACKER)
+    # From the user's own address the right password still works.
+    assert confirm(authenticator, "manager", PASSWORD, ALICE_HOME) is True
