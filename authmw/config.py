@@ -36,6 +36,7 @@ __all__ = [
     "database_url",
     "import_path",
     "load_policy",
+    "policy_at",
     "secret_file_for",
     "secret_keys",
     "sqlite_file",
@@ -247,29 +248,36 @@ def import_path(setting: str, spec: str) -> tuple[object, str]:
 
 
 class _NotAPolicy(ValueError, TypeError):
-    """``AUTHMW_POLICY`` names something that is, or whose call returns, no Policy.
+    """An import path names something that is, or whose call returns, no Policy.
 
     A ``ValueError`` like every other bad setting, so the CLI reports it in one
-    line; still the ``TypeError`` load_policy raised before, for callers (the
-    Django plugin) that tell a factory returning the wrong type by it.
+    line; also the ``TypeError`` :func:`load_policy` has always raised for it.
     """
+
+
+def policy_at(setting: str, spec: str) -> tuple[Policy, str]:
+    """Return the policy ``spec`` names, and ``spec`` in the ``module:attribute`` spelling.
+
+    ``spec`` is an import path (:func:`import_path`) of a Policy or of a function
+    returning one. Every mistake is a ``ValueError`` naming ``setting``; an
+    exception raised by a factory itself propagates as is, since it is the
+    application's own bug and its traceback says where. ``AUTHMW_POLICY`` and
+    Django's ``AUTHMW["POLICY"]`` both resolve through here.
+    """
+    value, normalized = import_path(setting, spec)
+    policy = value() if callable(value) and not isinstance(value, Policy) else value
+    if not isinstance(policy, Policy):
+        raise _NotAPolicy(f"{setting} = {spec!r}: {type(policy).__name__}, not an authmw Policy")
+    return policy, normalized
 
 
 def load_policy(spec: str | None = None) -> Policy:
     """Load the policy named by ``spec`` or ``AUTHMW_POLICY``; by default the demo's.
 
-    ``spec`` is an import path (:func:`import_path`) of a Policy or of a function
-    returning one. Raises ``ValueError`` naming the setting for a missing module
-    or attribute, and for no Policy (then also a ``TypeError``, as before); an
-    exception raised by a factory itself propagates as is.
+    See :func:`policy_at`: a ``ValueError`` naming ``AUTHMW_POLICY`` for a
+    missing module or attribute, and for no Policy (then also a ``TypeError``).
     """
     spec = spec or os.environ.get("AUTHMW_POLICY")
     if not spec:
         return Policy.default()
-    value, _ = import_path("AUTHMW_POLICY", spec)
-    policy = value() if callable(value) and not isinstance(value, Policy) else value
-    if not isinstance(policy, Policy):
-        raise _NotAPolicy(
-            f"AUTHMW_POLICY = {spec!r}: {type(policy).__name__}, not an authmw Policy"
-        )
-    return policy
+    return policy_at("AUTHMW_POLICY", spec)[0]

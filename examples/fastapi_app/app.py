@@ -150,7 +150,9 @@ def create_app(authenticator: Authenticator | None = None) -> FastAPI:
         if authenticator is None:  # close only what this function opened
             auth.close()
 
-    app = FastAPI(title="authmw demo API", lifespan=lifespan)
+    # No redirect from "/reports/" to "/reports": a trailing slash is another path,
+    # a 404 as in the Flask and Django demos (FastAPI answers it with a 307 by default).
+    app = FastAPI(title="authmw demo API", lifespan=lifespan, redirect_slashes=False)
     app.state.authenticator = auth
     app.exception_handler(RequestValidationError)(validation_failed)
     app.add_middleware(AuthMiddleware, authenticator=auth)

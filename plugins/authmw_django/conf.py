@@ -26,9 +26,9 @@ send it. Django expects settings not to change at run time otherwise.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -36,10 +36,12 @@ from django.core.signals import setting_changed
 
 from authmw._paths import PublicPaths
 from authmw.authenticator import Authenticator
-from authmw.config import IMPORT_PATH_FORMS, import_path, load_policy
+from authmw.config import IMPORT_PATH_FORMS, import_path, policy_at
 from authmw.policy import Policy
 
 __all__ = ["Config", "get_authenticator", "get_config"]
+
+T = TypeVar("T")
 
 _KEYS = frozenset({"AUTHENTICATOR", "DATABASE_URL", "POLICY", "REQUIRE_AUTH", "PUBLIC_PATHS"})
 
@@ -138,8 +140,15 @@ def _improper(setting: str, value: object, problem: str) -> ImproperlyConfigured
 
 def _import(setting: str, spec: str) -> tuple[object, str]:
     """:func:`authmw.config.import_path`, raising Django's ``ImproperlyConfigured``."""
+    return _improperly(import_path, setting, spec)
+
+
+def _improperly(
+    resolve: Callable[[str, str], tuple[T, str]], setting: str, spec: str
+) -> tuple[T, str]:
+    """Call a resolver of :mod:`authmw.config`; its ``ValueError`` is ``ImproperlyConfigured``."""
     try:
-        return import_path(f"AUTHMW[{setting!r}]", spec)
+        return resolve(f"AUTHMW[{setting!r}]", spec)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from exc.__cause__
 
@@ -150,17 +159,9 @@ def _load_policy(value: object) -> tuple[Policy | None, str | None]:
         return value, None
     if not isinstance(value, str):
         raise _improper("POLICY", value, f"expected an authmw Policy, or {IMPORT_PATH_FORMS}")
-    found, spec = _import("POLICY", value)
-    if not (isinstance(found, Policy) or callable(found)):
-        raise _improper("POLICY", value, f"{type(found).__name__}, not an authmw Policy")
-    # Loaded by the CLI's own loader, from the spec `manage.py authmw` hands the
-    # CLI, so the command and the middleware cannot disagree on the policy.
-    try:
-        return load_policy(spec), spec
-    except TypeError as exc:
-        # The factory returned something else, or raised TypeError itself: chained,
-        # as the two look alike from here.
-        raise _improper("POLICY", value, f"calling it gave no authmw Policy ({exc})") from exc
+    # The resolver AUTHMW_POLICY goes through, so `manage.py authmw`, handed the
+    # spec, loads the very policy the middleware uses.
+    return _improperly(policy_at, "POLICY", value)
 
 
 def _load_authenticator(spec: object) -> Authenticator:

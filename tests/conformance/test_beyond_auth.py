@@ -108,6 +108,9 @@ PROBES: Final[tuple[Probe, ...]] = (
     # -- no route: unknown paths, methods a route does not take
     Probe("unknown-path", "GET", "/nowhere", None, 404, content_type=None),
     Probe("unknown-path-with-credential", "POST", "/nowhere", ADMIN, 404, b"{}"),
+    # A trailing slash is another path: 404, never a redirect (FastAPI's default is a 307).
+    Probe("trailing-slash", "GET", "/health/", None, 404, content_type=None),
+    Probe("trailing-slash-with-credential", "GET", "/reports/", ADMIN, 404, content_type=None),
     Probe("wrong-method", "GET", SETTINGS_ROUTE, None, 405, content_type=None),
     Probe("wrong-method-with-credential", "DELETE", "/me", ADMIN, 405, content_type=None),
     Probe("options", "OPTIONS", "/health", None, 405, content_type=None),
