@@ -75,6 +75,9 @@ def make_scope(path: str, headers: Sequence[tuple[bytes, bytes]]) -> Scope:
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
+        # The lifespan state (ASGI spec 2.4): uvicorn and hypercorn put a copy of it
+        # in every request's scope, even when the app keeps nothing there.
+        "state": {},
     }
 
 
@@ -213,11 +216,17 @@ def _run_batch(variant: Variant, loop: asyncio.AbstractEventLoop, n: int) -> int
 
 async def _batch(app: ASGIApp, scope: Scope, n: int) -> int:
     # Timed inside the coroutine, so scheduling the batch on the loop is not counted.
-    # Each request gets a shallow copy of the scope, as a server gives each its own.
+    # Each request gets a shallow copy of the scope and a state of its own, as a
+    # server gives each (uvicorn: ``"state": app_state.copy()``).
     receive, send = _receive, _discard
+    state = scope.get("state")
     start = time.perf_counter_ns()
-    for _ in range(n):
-        await app(dict(scope), receive, send)
+    if state is None:
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+    else:
+        for _ in range(n):
+            await app({**scope, "state": state.copy()}, receive, send)
     return time.perf_counter_ns() - start
 
 
