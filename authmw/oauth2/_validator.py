@@ -468,7 +468,8 @@ class Validator(RequestValidator):  # type: ignore[misc]
                 client_id=client_id,
                 subject=user.username,
                 redirect_uri=request.redirect_uri,
-                scopes=frozenset(request.scopes or ()),
+                # What the user granted, which may be nothing (see Authorization._issue_code).
+                scopes=request.authmw_granted,
                 code_challenge=request.code_challenge,
                 created_at=now,
                 expires_at=now + timedelta(seconds=settings.code_ttl),

@@ -68,6 +68,23 @@ _COOKIE_PATH = "/oauth"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
+#: The parameters of an authorization request that oauthlib is given; the rest are
+#: dropped (RFC 6749 section 3.1: unrecognized parameters MUST be ignored). oauthlib
+#: makes every parameter it receives an attribute of its request object, where
+#: the validator keeps its own state (the user, for one): a parameter named like
+#: that state would take its place.
+AUTHORIZE_PARAMETERS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+
 
 class S256OnlyCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
     """oauthlib's authorization-code grant without the ``plain`` PKCE method."""
@@ -154,7 +171,7 @@ class Authorization:
         # leave unencoded, such as < > " { |; and RFC 6749 section 3.1 says a
         # parameter without a value is treated as omitted, which parse_qsl does
         # by dropping blank values (so response_type= is invalid_request).
-        params = parse_qsl(request.query)
+        params = [(k, v) for k, v in parse_qsl(request.query) if k in AUTHORIZE_PARAMETERS]
         uri = f"{AUTHORIZE_PATH}?{urlencode(params)}" if params else AUTHORIZE_PATH
         token = call_context.set(CallContext(None, None, None))
         try:
@@ -196,7 +213,7 @@ class Authorization:
         if user is None:
             outcome = self._login(request, form) if form.get("action") == "login" else _LOGIN_PAGE
             if not isinstance(outcome, User):
-                return self._render(request, client, uri, outcome, cookies)
+                return self._render(request, info, uri, outcome, cookies)
             user = outcome
             set_cookies.append(self._session_cookie(request, user))
         granted = asked & self._auth.policy.scopes_for(user.roles)
@@ -214,7 +231,7 @@ class Authorization:
         if consent is not None and granted <= consent.scopes:
             return self._issue_code(uri, user, granted, set_cookies)
         page = self._consent_page(user, granted, asked - granted)
-        return self._render(request, client, uri, page, cookies, set_cookies=set_cookies)
+        return self._render(request, info, uri, page, cookies, set_cookies=set_cookies)
 
     def _decide(
         self,
@@ -248,8 +265,15 @@ class Authorization:
     def _issue_code(
         self, uri: str, user: User, scopes: frozenset[str], set_cookies: list[str]
     ) -> HttpResponse:
+        # The grant travels as its own attribute: oauthlib takes an empty scope list
+        # for "not decided" and puts the requested scopes in its place.
         headers, _, status = self._endpoint.create_authorization_response(
-            uri, "GET", None, {}, scopes=sorted(scopes), credentials={"user": user}
+            uri,
+            "GET",
+            None,
+            {},
+            scopes=sorted(scopes),
+            credentials={"user": user, "authmw_granted": scopes},
         )
         return HttpResponse(
             status,
@@ -326,7 +350,7 @@ class Authorization:
     def _render(
         self,
         request: HttpRequest,
-        client: Client,
+        info: Mapping[str, Any],
         uri: str,
         page: _Page,
         cookies: Mapping[str, str],
@@ -338,7 +362,10 @@ class Authorization:
         if not nonce:
             nonce = secrets.token_urlsafe(24)
             extra.append(_cookie(CSRF_COOKIE, nonce, request, max_age=SESSION_MAX_AGE))
-        redirect_origin = _origin(dict(parse_qsl(uri.partition("?")[2])).get("redirect_uri"))
+        client: Client = info["request"].client.record
+        # Where the form's redirect goes: the request's redirect_uri, or, when it
+        # left it out, the one URI the app registered (RFC 6749 section 3.1.2.3).
+        redirect_origin = _origin(info["redirect_uri"])
         return self._html(
             page.template,
             page.status,

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +76,30 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 #: The grants the token endpoint speaks (authorization_code joins with the consent page).
 GRANT_TYPES = ("authorization_code", "password", "refresh_token", "client_credentials")
+
+# The parameters each endpoint hands oauthlib; the rest are dropped (RFC 6749
+# section 3.2: unrecognized parameters MUST be ignored). oauthlib makes every
+# parameter it receives an attribute of its request object, where the validator
+# keeps its own state (the user, the tokens just issued): a parameter named like
+# that state would take its place. The client's secret is never handed on: it
+# travels in the call context (see _context).
+_TOKEN_PARAMETERS = frozenset(
+    {
+        "grant_type",
+        "client_id",
+        "scope",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "username",
+        "password",
+    }
+)
+_TOKEN_HANDLING_PARAMETERS = frozenset({"client_id", "token", "token_type_hint"})
+
+#: RFC 6749 section 3.3: scope = scope-token *( SP scope-token ).
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 
 
 class _DropOauthlibDebug(logging.Filter):
@@ -394,11 +419,11 @@ class AuthEndpoints:
         self,
         ctx: CallContext,
         form: dict[str, str],
+        parameters: frozenset[str],
         run: Callable[[list[tuple[str, str]]], tuple[dict[str, str], str, int]],
     ) -> HttpResponse:
-        # oauthlib reads parameters from the body it is given; the client's secret
-        # was taken out by _context and travels in the call context instead.
-        body = [(k, v) for k, v in form.items() if k != "client_secret"]
+        # oauthlib reads parameters from the body it is given: only those it should.
+        body = [(k, v) for k, v in form.items() if k in parameters]
         token = call_context.set(ctx)
         try:
             headers, text, status = run(body)
@@ -420,10 +445,17 @@ class AuthEndpoints:
             return _error(400, "invalid_request", "The grant_type parameter is missing.")
         if grant_type not in GRANT_TYPES:
             return _error(400, "unsupported_grant_type", "This grant type is not supported.")
+        scope = form.get("scope")
+        if scope is not None and _SCOPE.fullmatch(scope) is None:
+            # Refused here, before any grant runs: a refresh token is rotated while
+            # oauthlib validates the request, and oauthlib would read a scope split
+            # by other rules than ours only afterwards.
+            return _error(400, "invalid_scope", "The scope parameter is malformed.")
         ctx = self._context(request, form)
         return self._call(
             ctx,
             form,
+            _TOKEN_PARAMETERS,
             lambda body: self._token.create_token_response(
                 TOKEN_PATH, "POST", body=body, headers={}
             ),
@@ -437,6 +469,7 @@ class AuthEndpoints:
         return self._call(
             ctx,
             form,
+            _TOKEN_HANDLING_PARAMETERS,
             lambda body: self._revoke.create_revocation_response(
                 REVOKE_PATH, "POST", body=body, headers={}
             ),
@@ -447,6 +480,7 @@ class AuthEndpoints:
         return self._call(
             ctx,
             form,
+            _TOKEN_HANDLING_PARAMETERS,
             lambda body: self._introspect.create_introspect_response(
                 INTROSPECT_PATH, "POST", body=body, headers={}
             ),

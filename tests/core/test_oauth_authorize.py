@@ -12,7 +12,7 @@ import io
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
@@ -606,6 +606,31 @@ def test_the_csp_lets_the_form_post_and_then_redirect_to_the_app(
     nonce = re.search(r"style-src 'nonce-([^']+)'", csp)
     assert nonce is not None
     assert f'<style nonce="{nonce.group(1)}">' in page.text
+
+
+def test_without_a_redirect_uri_the_csp_names_the_registered_ones_origin(
+    browser: Browser, world: World
+) -> None:
+    # RFC 6749 section 3.1.2.3: left out, the app's one registered URI is used; the
+    # browser must be let to follow the form's redirect there.
+    page = browser.get(authorize_query(world.third.client.id, redirect_uri=None))
+    assert "form-action 'self' https://app.example;" in page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("grant_type", "password"), ("user", "x"), ("response_mode", "fragment"), ("nonce", "n")],
+)
+def test_parameters_the_endpoint_does_not_know_are_ignored(
+    browser: Browser, world: World, name: str, value: str
+) -> None:
+    # RFC 6749 section 3.1; oauthlib would make each an attribute of its request.
+    pkce = Pkce.new()
+    page = browser.get(authorize_query(world.third.client.id, pkce) + f"&{name}={value}")
+    assert is_login_page(page), page.status
+    assert name not in dict(parse_qsl(urlsplit(page.forms[0].action).query))
+    back = browser.decide(browser.login(page), "allow")
+    assert back.headers["Location"].startswith(REDIRECT + "?code="), back.headers["Location"]
 
 
 # -- templates -------------------------------------------------------------------------------

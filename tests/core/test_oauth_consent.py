@@ -294,6 +294,34 @@ async def test_consented_scopes_are_cut_to_the_users_roles(
     assert body["scope"] == "reports:read"
 
 
+async def test_when_the_roles_allow_none_of_the_scopes_the_code_grants_none(
+    wsgi: Driver, browser: Browser, world: World, wide: IssuedClient
+) -> None:
+    # The consent page says "know who you are": so must the code, its tokens and
+    # the consent, never the scopes the app asked for.
+    pkce = Pkce.new()
+    code = browser.code(wide.client.id, pkce, "employee", scope="reports:read")
+    consent = world.auth.store.get_consent("employee", wide.client.id)
+    assert consent is not None
+    assert consent.scopes == frozenset()
+    body = (await exchange(wsgi, wide, code, pkce)).json()
+    assert body["scope"] == ""
+    principal = world.principal(body["access_token"])
+    assert principal is not None
+    assert principal.scopes == frozenset()
+    # The refresh token too: it must not hold the asked-for scope for a later
+    # policy that gives the role it to bring back.
+    introspected = await wsgi.send(
+        "/oauth/introspect", form(token=body["refresh_token"]), headers=world.basic(wide)
+    )
+    assert introspected.json()["active"] is True
+    assert introspected.json()["scope"] == ""
+    refresh = form(grant_type="refresh_token", refresh_token=body["refresh_token"])
+    refreshed = await wsgi.send(TOKEN, refresh, headers=world.basic(wide))
+    assert refreshed.status == 200, refreshed.body
+    assert refreshed.json()["scope"] == ""
+
+
 async def test_a_delegated_refresh_works_and_rotates(
     driver: Driver, browser: Browser, world: World, wide: IssuedClient
 ) -> None:

@@ -222,6 +222,43 @@ async def test_refresh_may_not_widen_the_scope_and_the_refusal_does_not_spend_th
     assert again.json()["scope"] == "reports:read"
 
 
+@pytest.mark.parametrize(
+    "scope",
+    ["reports:read  appointments:read", "reports:read\tappointments:read", " ", " reports:read"],
+)
+async def test_a_malformed_scope_is_refused_before_the_refresh_token_is_spent(
+    driver: Driver, world: World, scope: str
+) -> None:
+    # RFC 6749 section 3.3: scope-tokens separated by one space. A refusal must
+    # leave the token to its owner: spent, its retry would read as a replay and
+    # end the whole login.
+    first = (await login(driver, world)).json()
+    odd = await driver.send(TOKEN, refresh_body(world, first["refresh_token"], scope=scope))
+    assert_error(odd, 400, "invalid_scope")
+    again = await driver.send(TOKEN, refresh_body(world, first["refresh_token"]))
+    assert again.status == 200
+    assert "refresh.reused" not in world.event_names()
+    assert world.principal(first["access_token"]) is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["user", "authmw_issued", "authmw_code", "authmw_family", "extra_credentials", "client"]
+)
+async def test_parameters_the_endpoint_does_not_know_are_ignored(
+    driver: Driver, world: World, name: str
+) -> None:
+    # RFC 6749 section 3.2. oauthlib would make each an attribute of its request,
+    # where the names above hold the grant's own state.
+    machine = form(grant_type="client_credentials", **world.creds(world.machine), **{name: "x"})
+    reply = await driver.send(TOKEN, machine)
+    assert reply.status == 200, reply.body
+    assert reply.json()["scope"] == "reports:read"
+    first = (await login(driver, world)).json()
+    refreshed = await driver.send(TOKEN, refresh_body(world, first["refresh_token"], **{name: "x"}))
+    assert refreshed.status == 200, refreshed.body
+    assert world.principal(refreshed.json()["access_token"]) is not None
+
+
 async def test_a_refresh_token_of_one_app_is_an_invalid_grant_for_another(
     wsgi: Driver, world: World
 ) -> None:
