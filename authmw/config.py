@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -113,10 +114,14 @@ class Settings:
             raise ValueError("refresh_idle_ttl must be positive and at most refresh_token_ttl")
         if self.outage_status not in (401, 503):
             raise ValueError("outage_status is 503 or 401")
-        if self.cache_ttl < 0 or self.cache_size < 0:
-            raise ValueError("cache_ttl and cache_size must not be negative")
-        if self.usage_flush_interval <= 0:
-            raise ValueError("usage_flush_interval must be positive")
+        # Written "not 0 <= x", so NaN fails too: a NaN staleness bound would keep
+        # every cache entry for ever, the very thing the bound exists to prevent.
+        if not (0 <= self.cache_ttl < math.inf) or self.cache_size < 0:
+            raise ValueError(
+                "cache_ttl must be a finite number of seconds; cache_size not negative"
+            )
+        if not 0 < self.usage_flush_interval < math.inf:
+            raise ValueError("usage_flush_interval must be a finite, positive number of seconds")
         # The realm goes into every WWW-Authenticate header: a character that header
         # cannot carry (non-latin-1, CR/LF) would turn each 401 into a 500 or split
         # the header, so the realm is held to printable ASCII.

@@ -218,9 +218,14 @@ _FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/-_*")
 
 
 def _b64decode(data: bytes) -> bytes:
-    """Decode unpadded base64url strictly: any character outside the alphabet is an error."""
-    padded = data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4)
-    return binascii.a2b_base64(padded, strict_mode=True)
+    """Decode unpadded base64url strictly: one spelling per value, anything else an error."""
+    standard = data.translate(_FROM_URLSAFE)
+    decoded = binascii.a2b_base64(standard + b"=" * (-len(data) % 4), strict_mode=True)
+    # Strict mode still ignores the unused low bits of the last character, so a
+    # MAC would have four spellings: only the one encoding gives back is accepted.
+    if binascii.b2a_base64(decoded, newline=False).rstrip(b"=") != standard:
+        raise binascii.Error("not the canonical encoding")
+    return decoded
 
 
 # -- revocations ----------------------------------------------------------------------
@@ -326,6 +331,10 @@ class Tokens:
         # Users and clients behind tokens, as read at monotonic time t: name -> (t, record).
         self._users: dict[str, tuple[float, User | None]] = {}
         self._clients: dict[str, tuple[float, Client | None]] = {}
+        # Counts forget() calls: a record read while one ran may predate the change
+        # that caused it, and is used for its request but not remembered.
+        self._forgotten = 0
+        self._memo_lock = threading.Lock()
 
     @property
     def codec(self) -> AccessTokenCodec:
@@ -338,6 +347,17 @@ class Tokens:
     def owns(self, value: str) -> bool:
         """Whether ``value`` looks like one of our access tokens (prefix only)."""
         return value.startswith(self._auth.settings.token_prefix + "_")
+
+    def _decode(self, value: str) -> AccessClaims:
+        """:meth:`AccessTokenCodec.decode`; without a signing key, no token is ours.
+
+        An app of API keys alone needs no key, and a client sending something
+        shaped like a token must get the 401 any invalid token gets, not the
+        configuration error that issuing one would be.
+        """
+        if not self._auth.settings.secret_keys:
+            raise InvalidToken()
+        return self.codec.decode(value)
 
     # -- issuing -----------------------------------------------------------------------
 
@@ -573,7 +593,7 @@ class Tokens:
         now = datetime.now(UTC)
         if self.owns(value):
             try:
-                claims = self.codec.decode(value)
+                claims = self._decode(value)
             except InvalidToken:
                 return False
             if claims.client_id != client.id or claims.expires_at <= now.timestamp():
@@ -648,7 +668,7 @@ class Tokens:
         }
 
     def _check_access_now(self, value: str) -> tuple[Principal, AccessClaims]:
-        claims = self.codec.decode(value)
+        claims = self._decode(value)
         now = time.time()
         if claims.expires_at <= now:
             raise InvalidToken()
@@ -696,7 +716,7 @@ class Tokens:
         ``cache_ttl``) and raises :class:`InvalidToken` or
         :class:`ServiceUnavailable`.
         """
-        claims = self.codec.decode(value)
+        claims = self._decode(value)
         wall = time.time()
         if claims.expires_at <= wall:
             raise InvalidToken()
@@ -735,10 +755,16 @@ class Tokens:
         entry = memo.get(name)
         if entry is not None and now - entry[0] < self._auth.settings.cache_ttl:
             return entry
+        forgotten = self._forgotten
         record = yield from _ask(lambda: read(name))
-        if len(memo) >= self._auth.settings.cache_size:
-            memo.clear()  # bounded; a miss only costs one read
-        memo[name] = (now, record)
+        with self._memo_lock:
+            # A user disabled (or changed) while this read ran: the record may be
+            # the one from before, and remembered it would outlive the change by up
+            # to cache_ttl in the very process that made it.
+            if forgotten == self._forgotten:
+                if len(memo) >= self._auth.settings.cache_size:
+                    memo.clear()  # bounded; a miss only costs one read
+                memo[name] = (now, record)
         return now, record
 
     def _sync_revocations(self, now: float) -> Flow[None]:
@@ -764,12 +790,14 @@ class Tokens:
 
     def forget(self, subject: str | None = None) -> None:
         """Drop remembered users or clients (``None``: all); the next token re-reads them."""
-        if subject is None:
-            self._users.clear()
-            self._clients.clear()
-        else:
-            self._users.pop(subject, None)
-            self._clients.pop(subject, None)
+        with self._memo_lock:
+            self._forgotten += 1
+            if subject is None:
+                self._users.clear()
+                self._clients.clear()
+            else:
+                self._users.pop(subject, None)
+                self._clients.pop(subject, None)
 
 
 def _ask(call: Callable[[], T]) -> Flow[T]:

@@ -351,14 +351,22 @@ class PausingStore(SQLStore):
         self.reached = threading.Event()
         self.release = threading.Event()
 
-    def find_key(self, key_id: str) -> Any:
-        match = super().find_key(key_id)
+    def _pause(self) -> None:
         if self.pause_next:
             self.pause_next = False
             self.reached.set()
             if not self.release.wait(timeout=10):
                 raise TimeoutError("the test never released the store")
+
+    def find_key(self, key_id: str) -> Any:
+        match = super().find_key(key_id)
+        self._pause()
         return match
+
+    def get_user(self, username: str) -> Any:
+        user = super().get_user(username)
+        self._pause()
+        return user
 
 
 def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
@@ -382,6 +390,33 @@ def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
     assert len(results) == 1
     assert results[0] is not None
     # ...but what it read must not be cached past the revocation: the next is refused.
+    with pytest.raises(InvalidToken):
+        auth.authenticate(credential)
+
+
+def test_a_user_disabled_during_a_token_verification_is_refused_next_time(
+    make_authenticator: AuthenticatorFactory,
+) -> None:
+    # The token's user record is remembered for cache_ttl, apart from the cache of
+    # principals: a record read before the change must not be remembered after it.
+    store = PausingStore("sqlite://")
+    auth = make_authenticator(store, seed=True)
+    user = auth.users.get("employee")
+    assert user is not None
+    app = auth.clients.create_app("raced", redirect_uris=["https://app.example/cb"])
+    token = auth.tokens.issue_for_user(user, app.client, frozenset()).access_token
+    credential = Credential("bearer", token)
+    store.pause_next = True
+    results: list[Principal | None] = []
+    racer = threading.Thread(target=lambda: results.append(auth.authenticate(credential)))
+    racer.start()
+    assert store.reached.wait(timeout=10), "the verification never read the user"
+    auth.users.disable("employee")
+    store.release.set()
+    racer.join(timeout=10)
+    assert not racer.is_alive()
+    assert len(results) == 1
+    assert results[0] is not None
     with pytest.raises(InvalidToken):
         auth.authenticate(credential)
 
