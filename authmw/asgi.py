@@ -19,7 +19,7 @@ from authmw.credentials import asgi_raw
 from authmw.errors import AuthError, MissingCredentials
 from authmw.principal import Principal
 
-__all__ = ["AuthMiddleware"]
+__all__ = ["WS_POLICY_VIOLATION", "AuthMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,8 +27,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# RFC 6455 section 7.4.1: 1008 = policy violation, the closest a WebSocket gets to 401/403.
-_WS_POLICY_VIOLATION = 1008
+#: The close code of a refused WebSocket (RFC 6455 section 7.4.1: 1008, policy
+#: violation), the closest a WebSocket gets to 401/403.
+WS_POLICY_VIOLATION = 1008
 
 
 class AuthMiddleware:
@@ -104,7 +105,7 @@ class AuthMiddleware:
 
     async def _refuse(self, error: AuthError, scope: Scope, send: Send) -> None:
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+            await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
             return
         rendered = error.render(self.authenticator.settings.realm)
         await send(

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from authmw import Authenticator, InsufficientScope, Settings
+from authmw import Authenticator, AuthError, InsufficientScope, Settings
 from authmw.store.sql import SQLStore
 from authmw_starlette import AuthMiddleware, get_principal, requires_auth
 from tests.starlette.support import Message, client_for, drive, http_scope, ws_scope
@@ -371,6 +371,52 @@ async def test_middleware_added_with_add_middleware_renders_errors_too(auth: Aut
         response = await client.get("/raise")
     assert response.status_code == 403
     assert response.json()["scope"] == "reports:read"
+
+
+def _routes() -> list[Route | WebSocketRoute]:
+    return [
+        Route("/raise", raises),
+        Route("/protected", requires_auth()(text)),
+        WebSocketRoute("/ws/protected", requires_auth()(ws_echo)),
+    ]
+
+
+@pytest.mark.parametrize("path", ["/raise", "/protected"])
+async def test_middleware_wrapped_around_the_app_renders_the_same_bytes(
+    auth: Authenticator, path: str
+) -> None:
+    # Wrapped from outside, Starlette's own error layer sits inside the middleware
+    # and would answer 500 first: the app gets a handler that renders as it does.
+    inside = Starlette(
+        routes=_routes(), middleware=[Middleware(AuthMiddleware, authenticator=auth)]
+    )
+    outside = AuthMiddleware(Starlette(routes=_routes()), authenticator=auth)
+    async with client_for(inside) as a, client_for(outside, raise_app_exceptions=False) as b:
+        expected, got = await a.get(path), await b.get(path)
+    assert expected.status_code in (401, 403)
+    assert (got.status_code, got.headers.raw, got.content) == (
+        expected.status_code,
+        expected.headers.raw,
+        expected.content,
+    )
+
+
+async def test_middleware_wrapped_around_the_app_closes_a_refused_websocket(
+    auth: Authenticator,
+) -> None:
+    outside = AuthMiddleware(Starlette(routes=_routes()), authenticator=auth)
+    sent = await drive(outside, ws_scope("/ws/protected", []), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": ""}]
+
+
+async def test_an_apps_own_auth_error_handler_is_kept(auth: Authenticator) -> None:
+    async def teapot(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("mine", status_code=418)
+
+    app = Starlette(routes=_routes(), exception_handlers={AuthError: teapot})
+    async with client_for(AuthMiddleware(app, authenticator=auth)) as client:
+        response = await client.get("/protected")
+    assert (response.status_code, response.text) == (418, "mine")
 
 
 async def test_auth_error_after_response_started_is_not_a_second_response(
