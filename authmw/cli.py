@@ -29,6 +29,7 @@ from authmw import config
 from authmw import demo as demo_module
 from authmw.authenticator import Authenticator
 from authmw.clients import check_redirect_uri
+from authmw.policy import Policy
 from authmw.store import ApiKey, Client, Conflict, Consent, NotFound, User
 
 __all__ = [
@@ -221,6 +222,8 @@ class CommandState:
 
     url: str
     app_authenticator: Authenticator | None = None
+    #: The policy of the authenticator built from ``url`` (default: ``AUTHMW_POLICY``).
+    policy: Policy | None = None
 
     def __post_init__(self) -> None:
         self._auth = self.app_authenticator
@@ -232,7 +235,9 @@ class CommandState:
             try:
                 if not create:
                     self._check_exists()
-                self._auth = Authenticator.from_env(self.url, create_secret=create)
+                self._auth = Authenticator.from_env(
+                    self.url, create_secret=create, policy=self.policy
+                )
             except sa_exc.NoSuchModuleError:  # a subclass of ArgumentError: first
                 raise click.BadParameter("unknown database type", param_hint="'--db'") from None
             except sa_exc.ArgumentError:
@@ -361,7 +366,10 @@ password_option = click.option(
 @click.pass_context
 def main(ctx: click.Context, url: str) -> None:
     """Manage authmw users, API keys, OAuth2 clients and apps, and run the demo API."""
-    state = CommandState(url)
+    # A framework plugin running these commands for its app hands in the app's
+    # policy as the context object (``main.main(obj=policy)``), whatever the app
+    # built it from: the roles and scopes it checks are then the app's own.
+    state = CommandState(url, policy=ctx.find_object(Policy))
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -24,12 +24,13 @@ from typing import Any
 from authmw.principal import Principal
 from authmw_django.conf import get_authenticator
 from authmw_django.decorators import requires_auth, requires_role, requires_scope, requires_team
-from authmw_django.middleware import AuthMiddleware
+from authmw_django.middleware import AuthMiddleware, render_error
 
 __all__ = [
     "AuthMiddleware",
     "get_authenticator",
     "get_principal",
+    "render_error",
     "requires_auth",
     "requires_role",
     "requires_scope",

@@ -17,7 +17,9 @@ The view only translates: a Django request becomes authmw's neutral
 ``HttpResponse``. Every decision is made by ``AuthEndpoints``, exactly as under
 Flask or FastAPI. The views are exempt from Django's CSRF middleware: the token
 endpoint authenticates clients, not cookies, and the login and consent forms
-carry authmw's own CSRF token.
+carry authmw's own CSRF token. They are open under ``REQUIRE_AUTH`` too, without
+a ``PUBLIC_PATHS`` entry: a client comes to them to get a credential, and
+``/oauth/consents`` checks the user's token itself.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from authmw.oauth2 import AuthEndpoints
 from authmw.oauth2 import HttpRequest as NeutralRequest
 from authmw.oauth2._http import MAX_BODY, TOO_LARGE
 from authmw_django.conf import get_authenticator
+from authmw_django.middleware import PUBLIC_VIEW
 
 __all__ = ["oauth_endpoints", "oauth_view"]
 
@@ -80,6 +83,8 @@ def oauth_view(**options: Any) -> View:
                 response[name] = value
         return response
 
+    # Open under REQUIRE_AUTH (see the module docstring).
+    setattr(view, PUBLIC_VIEW, True)
     return view  # type: ignore[no-any-return]
 
 

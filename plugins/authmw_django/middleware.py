@@ -21,6 +21,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import Resolver404, resolve
 
 from authmw.context import _current
 from authmw.credentials import wsgi_raw
@@ -141,6 +142,30 @@ def _record(
         state.principal = principal
         state.auth_error = error
     # path_info is the path the URL resolver matches: without the SCRIPT_NAME prefix.
-    if principal is None and config.require_auth and request.path_info not in config.public_paths:
+    if (
+        principal is None
+        and config.require_auth
+        and request.path_info not in config.public_paths
+        and not _routes_to_public_view(request)
+    ):
         return render_error(error or MissingCredentials(), config.authenticator.settings.realm)
     return None
+
+
+#: The attribute that marks a view as reachable without a credential under
+#: ``REQUIRE_AUTH``: authmw's OAuth2 endpoints, which a client calls to get one.
+PUBLIC_VIEW = "authmw_public"
+
+
+def _routes_to_public_view(request: HttpRequest) -> bool:
+    """Whether the request's path resolves to a view marked :data:`PUBLIC_VIEW`.
+
+    Under Flask and Starlette the OAuth2 endpoints wrap the app from outside, so
+    ``REQUIRE_AUTH`` never sees them; under Django they are views like any other.
+    Asked only of a request about to be refused, so it costs the others nothing.
+    """
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    return bool(getattr(match.func, PUBLIC_VIEW, False))

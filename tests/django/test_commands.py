@@ -15,6 +15,7 @@ from django.test import override_settings
 from authmw import Authenticator
 from authmw.store.sql import SQLStore
 from authmw_django.management.commands.authmw import Command
+from tests.django.test_middleware import tiny_policy
 
 
 @pytest.fixture
@@ -61,6 +62,29 @@ def test_policy_setting_reaches_the_cli(url: str, sep: str) -> None:
         run("users", "set-roles", "admin", "--role", "reader")
     with pytest.raises(CommandError, match="unknown role"):
         run("users", "set-roles", "admin", "--role", "reader")
+
+
+@pytest.mark.parametrize("given_as", ["POLICY", "AUTHENTICATOR"])
+def test_a_policy_given_as_an_object_reaches_the_cli(url: str, given_as: str) -> None:
+    # No import path to hand on: the command passes the configured policy itself.
+    auth = Authenticator.from_url(url, policy=tiny_policy())
+    try:
+        options: dict[str, object] = (
+            {"DATABASE_URL": url, "POLICY": tiny_policy()}
+            if given_as == "POLICY"
+            else {"AUTHENTICATOR": auth}
+        )
+        with override_settings(AUTHMW=options):
+            run("users", "set-roles", "admin", "--role", "reader")
+            with pytest.raises(SystemExit) as ok:
+                Command().run_from_argv(
+                    ["manage.py", "authmw", "users", "set-roles", "admin", "--role", "reader"]
+                )
+            assert ok.value.code == 0
+            with pytest.raises(CommandError, match="unknown role"):
+                run("users", "set-roles", "admin", "--role", "manager")
+    finally:
+        auth.close()
 
 
 def test_manage_py_hands_argv_to_click(url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from authmw import Authenticator, InvalidRequest, Policy, Role, ServiceUnavailab
 from authmw.store.sql import SQLStore
 from authmw_django import AuthMiddleware, get_authenticator
 from authmw_django.conf import get_config
+from tests.core.oauth_support import basic as basic_auth
 from tests.django.support import call_wsgi
 
 pytestmark = pytest.mark.anyio
@@ -142,6 +143,32 @@ def test_require_auth_refuses_anonymous_requests(require_auth: None, auth: Authe
         b'"error_description":"This endpoint requires authentication."}'
     )
     assert response["WWW-Authenticate"].startswith(f'Bearer realm="{rendered}"')
+
+
+def test_require_auth_leaves_the_oauth_endpoints_open(
+    require_auth: None, auth: Authenticator
+) -> None:
+    # A client comes to them for a credential: no PUBLIC_PATHS entry needed.
+    machine = auth.clients.create_client("billing", team="ops", roles=["employee"])
+    assert machine.secret is not None
+    client = Client()
+    token = client.post(
+        "/oauth/token",
+        "grant_type=client_credentials",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": basic_auth(machine.client.id, machine.secret)},
+    )
+    assert token.status_code == 200, token.content
+    assert client.get("/.well-known/oauth-authorization-server").status_code == 200
+    # The consents API still wants the user's token, as everywhere: the view's own 401.
+    consents = client.get("/oauth/consents")
+    assert consents.status_code == 401
+    assert consents["WWW-Authenticate"].startswith("Bearer")
+    # Everything else stays closed, paths that route nowhere included.
+    assert client.get("/open").status_code == 401
+    assert client.get("/oauth/nowhere").status_code == 401
+    bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert client.get("/open", headers=bearer).status_code == 200
 
 
 async def test_require_auth_async(require_auth: None, keys: dict[str, str]) -> None:
@@ -282,3 +309,37 @@ def test_an_existing_request_state_is_kept(
     assert seen["tenant"] == "acme"
     assert seen["principal"].subject == "admin"
     assert seen["auth_error"] is None
+
+
+# -- a check in a middleware of the application's own (docs/django.md) ---------------------
+
+
+def admin_area(get_response: Any) -> Any:
+    """The page's example, as written there."""
+    from authmw import AuthError, current  # noqa: PLC0415
+    from authmw_django import render_error  # noqa: PLC0415
+
+    def middleware(request: HttpRequest) -> Any:
+        if request.path_info.startswith("/admin-api/"):
+            try:
+                current().require(roles={"admin"})
+            except AuthError as exc:
+                return render_error(exc, current().authenticator.settings.realm)
+        return get_response(request)
+
+    return middleware
+
+
+def test_a_middleware_of_the_apps_own_returns_the_refusal(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    middleware = ["authmw_django.AuthMiddleware", f"{__name__}.admin_area"]
+    with override_settings(MIDDLEWARE=middleware, AUTHMW={"AUTHENTICATOR": auth}):
+        client = Client()
+        anonymous = client.get("/admin-api/reports")
+        restricted = client.get("/admin-api/reports", headers={"X-API-Key": keys["restricted"]})
+        admin = client.get("/admin-api/reports", headers={"X-API-Key": keys["admin"]})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "missing_credentials"
+    assert restricted.status_code == 403
+    assert admin.status_code == 404  # let through, to a path with no route

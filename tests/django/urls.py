@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import path
 
+from authmw_django.endpoints import oauth_endpoints
 from tests.django import extra_views
 from tests.django.views import ROUTES, VARIANTS
 
@@ -15,3 +16,4 @@ urlpatterns: list[Any] = [
     for name, view in views.items()
 ]
 urlpatterns += extra_views.urlpatterns
+urlpatterns += oauth_endpoints()

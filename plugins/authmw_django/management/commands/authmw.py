@@ -11,9 +11,10 @@ options, output and exit codes are the CLI's (``manage.py authmw keys list``,
 * else the CLI's own default, ``AUTHMW_DATABASE_URL`` or ``sqlite:///authmw.db``,
   which is also what the middleware then uses.
 
-A ``POLICY`` given as an import path (either spelling) reaches the CLI as
-``AUTHMW_POLICY``, in the ``module:attribute`` spelling the CLI reads, so
-``--role`` is checked against the application's roles.
+The commands check ``--role`` and ``--scope`` against the policy of the
+configured authenticator, however it was given (``POLICY`` as a Policy or an
+import path, or ``AUTHENTICATOR``). A ``POLICY`` import path also reaches the
+CLI as ``AUTHMW_POLICY`` (``module:attribute``), for processes it starts.
 """
 
 from __future__ import annotations
@@ -52,18 +53,27 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type inform
     def run_from_argv(self, argv: list[str]) -> None:
         """``manage.py authmw ARGS``: let click parse ARGS, print help and pick the exit code."""
         args = _without_django_options(argv[2:])
-        with _policy_env(get_config().policy_spec):
+        config = get_config()
+        with _policy_env(config.policy_spec):
             main.main(
-                args=[*_db_args(args), *args], prog_name=f"{os.path.basename(argv[0])} authmw"
+                args=[*_db_args(args), *args],
+                prog_name=f"{os.path.basename(argv[0])} authmw",
+                obj=config.authenticator.policy,
             )
 
     def handle(self, *args: str, **options: Any) -> None:
         """Run from ``call_command``: output to ``self.stdout``, failures as ``CommandError``."""
         if options.get("db"):
             args = ("--db", options["db"], *args)
-        with _policy_env(get_config().policy_spec), redirect_stdout(self.stdout):
+        config = get_config()
+        with _policy_env(config.policy_spec), redirect_stdout(self.stdout):
             try:
-                main.main(args=[*_db_args(args), *args], prog_name="authmw", standalone_mode=False)
+                main.main(
+                    args=[*_db_args(args), *args],
+                    prog_name="authmw",
+                    standalone_mode=False,
+                    obj=config.authenticator.policy,
+                )
             except click.exceptions.Exit as exc:
                 if exc.exit_code:
                     raise CommandError(
