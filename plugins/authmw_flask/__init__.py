@@ -14,7 +14,7 @@ Flask needs on top:
   the handler copies the core's rendering into a ``Response`` (byte for byte the
   one the middleware sends), and ``after_request`` hooks still run on it;
 * ``g.principal`` and ``request.state.principal`` (``None`` when anonymous), from
-  subclasses of the app's ``g`` and request classes that find them on first use;
+  subclasses of the app's ``g`` and request classes that find them when read;
 * the ``flask authmw`` commands (``init``, ``users``, ``keys``), acting on the
   app's own authenticator.
 
@@ -245,28 +245,42 @@ def _state_request(base: type[flask.Request]) -> type[flask.Request]:
 
 
 class _GlobalsPrincipal:
-    """``g.principal``, read from the request's authentication on first use, then kept."""
+    """``g.principal``: the principal of the request being handled, read on each use.
+
+    A data descriptor, read afresh every time, never a value kept on ``g``: ``g``
+    belongs to the app context, and requests handled while code holds one app
+    context (a test fixture's ``with app.app_context():``) share it, so a kept
+    value would name an earlier request's caller.
+    """
 
     def __get__(self, g: Any, owner: type | None = None) -> Any:
         if g is None:
             return self
         # The middleware records the request's authentication around the whole app call.
         found = _current.get()
-        principal = g.__dict__["principal"] = None if found is None else found[1]
+        principal = None if found is None else found[1]
+        # Also in g's __dict__, which g's mapping methods (get, in, iteration) read.
+        g.__dict__["principal"] = principal
         return principal
+
+    def __set__(self, g: Any, value: Any) -> None:
+        raise AttributeError(_READ_ONLY)
+
+
+_READ_ONLY = "g.principal is the principal authmw found for this request; it cannot be set"
 
 
 def _principal_globals(base: type[Any]) -> type[Any]:
     """Extend ``base`` (the class of ``g``) so that ``g.principal`` is the request's principal.
 
     ``g`` keeps its attributes in its ``__dict__``, which its mapping methods read:
-    those make ``principal`` real first. Outside a request it is ``None``.
+    those bring ``principal`` up to date first. Outside a request it is ``None``.
     """
     principal = _GlobalsPrincipal()
+    base_setattr: Any = base.__setattr__
 
     def real(g: Any) -> None:
-        if "principal" not in g.__dict__:
-            principal.__get__(g)
+        principal.__get__(g)
 
     def get(self: Any, name: str, default: Any = None) -> Any:
         real(self)
@@ -288,8 +302,16 @@ def _principal_globals(base: type[Any]) -> type[Any]:
         real(self)
         return base.__iter__(self)  # type: ignore[no-any-return]
 
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        # Flask's g sets attributes straight into its __dict__, past the descriptor:
+        # an assignment would be silently undone at the next read.
+        if name == "principal":
+            raise AttributeError(_READ_ONLY)
+        base_setattr(self, name, value)
+
     namespace = {"principal": principal, "get": get, "pop": pop, "setdefault": setdefault}
-    return _extend(base, {**namespace, "__contains__": __contains__, "__iter__": __iter__})
+    dunders = {"__contains__": __contains__, "__iter__": __iter__, "__setattr__": __setattr__}
+    return _extend(base, {**namespace, **dunders})
 
 
 def get_principal() -> Principal | None:

@@ -341,6 +341,31 @@ def test_outside_a_request_g_principal_is_none(auth: Authenticator) -> None:
         assert g.principal is None
 
 
+def test_requests_sharing_an_app_context_each_see_their_own_principal(
+    auth: Authenticator, keys: dict[str, str]
+) -> None:
+    # Flask reuses an app context already pushed (a test fixture's, say), and g
+    # with it: g.principal must still be each request's own.
+    app = make_app(auth)
+    app.add_url_rule("/g", "g", lambda: {"subject": getattr(g.principal, "subject", None)})
+    client = app.test_client()
+    with app.app_context():
+        admin = client.get("/g", headers={"X-API-Key": keys["admin"]}).json
+        anonymous = client.get("/g").json
+        team = client.get("/g", headers={"X-API-Key": keys["team_blue"]}).json
+    assert [admin, anonymous, team] == [
+        {"subject": "admin"},
+        {"subject": None},
+        {"subject": "team:blue"},
+    ]
+
+
+def test_g_principal_cannot_be_set(auth: Authenticator) -> None:
+    app = make_app(auth)
+    with app.app_context(), pytest.raises(AttributeError, match="cannot be set"):
+        g.principal = "someone else"
+
+
 def test_a_request_class_defining_state_gets_the_principal_in_it(
     auth: Authenticator, keys: dict[str, str]
 ) -> None:
