@@ -149,5 +149,9 @@ class Users:
         return changed
 
     def enable(self, username: str) -> User:
-        """Re-enable a disabled user. Their old tokens stay dead (the epoch moved on)."""
+        """Re-enable a disabled user. Their old tokens stay dead (the epoch moved on).
+
+        Their personal API keys work again: a key is revoked only by its own
+        revocation, which is final; revoke them first if they must not return.
+        """
         return self._changed(self._auth.store.update_user(username, disabled=False))
