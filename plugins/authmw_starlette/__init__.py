@@ -23,12 +23,7 @@ so it registers a handler for ``AuthError`` on the app that renders the same byt
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
-
-from starlette.applications import Starlette
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
-from starlette.websockets import WebSocket
+from typing import TYPE_CHECKING, Any
 
 from authmw import asgi as _asgi
 from authmw.authenticator import Authenticator
@@ -36,6 +31,10 @@ from authmw.context import RequestAuth
 from authmw.decorators import Decorators
 from authmw.errors import AuthError
 from authmw.principal import Principal
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+    from starlette.responses import Response
 
 __all__ = [
     "AuthMiddleware",
@@ -70,6 +69,9 @@ class AuthMiddleware(_asgi.AuthMiddleware):
         public_paths: Iterable[str] = (),
     ) -> None:
         super().__init__(app, authenticator, require_auth=require_auth, public_paths=public_paths)
+        # Imported here, not with the module: importing the plugin needs no Starlette.
+        from starlette.applications import Starlette  # noqa: PLC0415
+
         if isinstance(app, Starlette) and AuthError not in app.exception_handlers:
             # Starlette types HTTP and WebSocket handlers apart; this one is both.
             handler: Any = _renderer(authenticator.settings.realm)
@@ -78,6 +80,8 @@ class AuthMiddleware(_asgi.AuthMiddleware):
 
 def _renderer(realm: str) -> Callable[[HTTPConnection, Exception], Awaitable[Response | None]]:
     """Return an exception handler answering an ``AuthError`` as the core middleware does."""
+    from starlette.responses import Response  # noqa: PLC0415
+    from starlette.websockets import WebSocket  # noqa: PLC0415
 
     async def render(conn: HTTPConnection, exc: Exception) -> Response | None:
         if not isinstance(exc, AuthError):  # registered for AuthError only
