@@ -143,7 +143,7 @@ def request_status(app: ASGIApp, scope: Scope, loop: asyncio.AbstractEventLoop) 
         if message["type"] == "http.response.start":
             statuses.append(int(message["status"]))
 
-    loop.run_until_complete(app(dict(scope), _receive, send))
+    loop.run_until_complete(app({**scope, "state": dict(scope["state"])}, _receive, send))
     if len(statuses) != 1:
         raise RuntimeError(f"expected one response, got {statuses}")
     return statuses[0]
@@ -219,14 +219,10 @@ async def _batch(app: ASGIApp, scope: Scope, n: int) -> int:
     # Each request gets a shallow copy of the scope and a state of its own, as a
     # server gives each (uvicorn: ``"state": app_state.copy()``).
     receive, send = _receive, _discard
-    state = scope.get("state")
+    state = scope["state"]  # make_scope gives every scope one
     start = time.perf_counter_ns()
-    if state is None:
-        for _ in range(n):
-            await app(dict(scope), receive, send)
-    else:
-        for _ in range(n):
-            await app({**scope, "state": state.copy()}, receive, send)
+    for _ in range(n):
+        await app({**scope, "state": state.copy()}, receive, send)
     return time.perf_counter_ns() - start
 
 

@@ -369,6 +369,26 @@ class PausingStore(SQLStore):
         return user
 
 
+def race(
+    auth: Authenticator, store: PausingStore, credential: Credential, change: Callable[[], object]
+) -> Principal | None:
+    """Verify ``credential`` in a thread held after its store read; ``change`` meanwhile.
+
+    Return what that verification answered, from what it read before the change.
+    """
+    store.pause_next = True
+    results: list[Principal | None] = []
+    racer = threading.Thread(target=lambda: results.append(auth.authenticate(credential)))
+    racer.start()
+    assert store.reached.wait(timeout=10), "the verification never reached the store"
+    change()
+    store.release.set()
+    racer.join(timeout=10)
+    assert not racer.is_alive()
+    assert len(results) == 1
+    return results[0]
+
+
 def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
     make_authenticator: AuthenticatorFactory,
 ) -> None:
@@ -376,19 +396,10 @@ def test_a_revocation_during_a_cold_verification_is_not_undone_by_the_cache(
     auth = make_authenticator(store)
     issued = auth.keys.create(name="raced", owner="admin")
     credential = Credential("apikey", issued.key)
-    store.pause_next = True
-    results: list[Principal | None] = []
-    racer = threading.Thread(target=lambda: results.append(auth.authenticate(credential)))
-    racer.start()
-    assert store.reached.wait(timeout=10), "the verification never reached the store"
     # The racer has read the key as valid; now it is revoked, in this process.
-    auth.keys.revoke(issued.record.id)
-    store.release.set()
-    racer.join(timeout=10)
-    assert not racer.is_alive()
+    read_before = race(auth, store, credential, lambda: auth.keys.revoke(issued.record.id))
     # The request that started before the revocation may finish with what it read...
-    assert len(results) == 1
-    assert results[0] is not None
+    assert read_before is not None
     # ...but what it read must not be cached past the revocation: the next is refused.
     with pytest.raises(InvalidToken):
         auth.authenticate(credential)
@@ -406,17 +417,8 @@ def test_a_user_disabled_during_a_token_verification_is_refused_next_time(
     app = auth.clients.create_app("raced", redirect_uris=["https://app.example/cb"])
     token = auth.tokens.issue_for_user(user, app.client, frozenset()).access_token
     credential = Credential("bearer", token)
-    store.pause_next = True
-    results: list[Principal | None] = []
-    racer = threading.Thread(target=lambda: results.append(auth.authenticate(credential)))
-    racer.start()
-    assert store.reached.wait(timeout=10), "the verification never read the user"
-    auth.users.disable("employee")
-    store.release.set()
-    racer.join(timeout=10)
-    assert not racer.is_alive()
-    assert len(results) == 1
-    assert results[0] is not None
+    read_before = race(auth, store, credential, lambda: auth.users.disable("employee"))
+    assert read_before is not None
     with pytest.raises(InvalidToken):
         auth.authenticate(credential)
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from authmw.clients import IssuedClient
 from authmw.oauth2 import AuthEndpoints
+from authmw.oauth2.authorize import AUTHORIZE_PARAMETERS
 from authmw.throttle import LoginThrottle
 from tests.conftest import PASSWORD, AuthenticatorFactory
 from tests.core.oauth_support import (
@@ -786,15 +787,7 @@ async def test_error_pages_and_redirects_over_asgi(world: World) -> None:
 
 # -- fuzz: the query string never makes a 5xx ---------------------------------------------------
 
-_PARAMS = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-]
+_PARAMS = sorted(AUTHORIZE_PARAMETERS)
 _FUZZ_WORLDS: dict[int, World] = {}
 
 
