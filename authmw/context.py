@@ -93,6 +93,12 @@ def check_found(
     authenticator, principal, error, _request = found
     if principal is None:
         raise refusal(error)
+    if principal.unrestricted and kinds is None and team is None:
+        # What Policy.check answers here without being called: a global API key
+        # passes every role and scope requirement (Principal.unrestricted), and
+        # nothing else is asked. The commonest check of a service-to-service API,
+        # one Python call fewer; a test holds the two answers equal.
+        return principal
     authenticator.policy.check(principal, roles, scopes, kinds, team)
     return principal
 

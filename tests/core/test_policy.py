@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from authmw import Authenticator, InvalidToken
+from authmw.context import Found, check_found
 from authmw.credentials import Credential
 from authmw.errors import AuthError, Forbidden, InsufficientRole, InsufficientScope
 from authmw.policy import ApiKeyMode, Policy, Role, check_kinds
-from authmw.principal import Principal
+from authmw.principal import KINDS, Kind, Principal
 from authmw.store import ApiKey, User
+from authmw.store.sql import SQLStore
 from tests.conftest import AuthenticatorFactory
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -458,3 +462,58 @@ def test_inherit_mode_key_follows_its_owners_roles(
     assert after is not None
     assert after.roles == {"manager", "employee"}
     auth.policy.authorize(after, roles={"manager"})
+
+
+_AUTH = Authenticator(SQLStore("sqlite://"))
+_NAMES = st.frozensets(st.sampled_from(sorted(ALL_ROLES | ALL_SCOPES | {"auditor"})), max_size=3)
+
+
+# Cheap examples, and the cases that matter are a few in a hundred: look at many.
+@settings(max_examples=1000)
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    roles=_NAMES,
+    scopes=_NAMES,
+    unrestricted=st.booleans(),
+    bound_team=st.none() | st.sampled_from(["ops", "sales"]),
+    required_roles=_NAMES,
+    required_scopes=_NAMES,
+    kinds=st.none() | st.frozensets(st.sampled_from(sorted(KINDS)), min_size=1),
+    team=st.none() | st.sampled_from(["ops", "sales"]),
+)
+def test_the_guards_shortcut_answers_as_the_policy(
+    *,
+    kind: Kind,
+    roles: frozenset[str],
+    scopes: frozenset[str],
+    unrestricted: bool,
+    bound_team: str | None,
+    required_roles: frozenset[str],
+    required_scopes: frozenset[str],
+    kinds: frozenset[str] | None,
+    team: str | None,
+) -> None:
+    # check_found(), which every guard and DRF permission class calls, admits a
+    # global key without asking the policy when the route names no kinds and no
+    # team: it must never admit what Policy.check refuses, nor refuse what it admits.
+    principal = Principal(
+        kind=kind,
+        subject="s",
+        roles=roles,
+        scopes=scopes,
+        team=bound_team,
+        teams=frozenset({"sales"}),
+        unrestricted=unrestricted,
+    )
+    found: Found = (_AUTH, principal, None, {})
+    auth = _AUTH
+    expected: type[AuthError] | None = None
+    try:
+        auth.policy.check(principal, required_roles, required_scopes, kinds, team)
+    except AuthError as exc:
+        expected = type(exc)
+    if expected is None:
+        assert check_found(found, required_roles, required_scopes, kinds, team) is principal
+    else:
+        with pytest.raises(expected):
+            check_found(found, required_roles, required_scopes, kinds, team)
