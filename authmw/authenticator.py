@@ -366,25 +366,44 @@ class Authenticator:
 
     # -- cache control --------------------------------------------------------------
 
-    def invalidate(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
-        """Forget cached verifications of one credential or of one subject's credentials.
+    def invalidate(
+        self,
+        *,
+        credential_id: str | None = None,
+        subject: str | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        """Forget cached verifications of a credential, a subject's, or a client's.
+
+        ``client_id`` names a client or app: every token issued to it goes, those
+        it holds for users included.
 
         With a shared bus, every other instance forgets them too, at once.
         """
-        dropped = self._forget(credential_id=credential_id, subject=subject)
+        dropped = self._forget(credential_id=credential_id, subject=subject, client_id=client_id)
         if credential_id is not None:
             self.broadcast(Invalidation("credential", credential_id))
         if subject is not None:
             self.broadcast(Invalidation("subject", subject))
+        if client_id is not None:
+            self.broadcast(Invalidation("client", client_id))
         return dropped
 
-    def _forget(self, *, credential_id: str | None = None, subject: str | None = None) -> int:
-        if subject is not None:
-            self.tokens.forget(subject)
+    def _forget(
+        self,
+        *,
+        credential_id: str | None = None,
+        subject: str | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        for name in (subject, client_id):
+            if name is not None:
+                self.tokens.forget(name)
         return self.cache.discard(
             lambda p: (
                 (credential_id is not None and p.credential_id == credential_id)
                 or (subject is not None and p.subject == subject)
+                or (client_id is not None and p.client_id == client_id)
             )
         )
 
@@ -408,6 +427,8 @@ class Authenticator:
             self._forget(credential_id=value)
         elif kind == "subject":
             self._forget(subject=value)
+        elif kind == "client":
+            self._forget(client_id=value)
         elif kind in ("token", "family"):
             # Held until the tokens it names expire; a message without an expiry
             # is held for the longest an access token can live.

@@ -257,18 +257,24 @@ class Clients:
     # -- changes --------------------------------------------------------------------------
 
     def disable(self, client_id: str) -> Client:
-        """Disable a client or app: its secret stops authenticating at once.
+        """Disable a client or app: its secret stops authenticating, its tokens stop working.
 
-        Also drops cached verifications whose subject is this client (its
-        client-credentials tokens) from this authenticator's cache.
+        Every access token issued to it ends at once: its client-credentials
+        tokens and the tokens it holds for users alike (cached verifications are
+        dropped here and, with a shared bus, on every instance). Its refresh
+        tokens are refused, since the client can no longer authenticate.
         """
         client = self._auth.store.update_client(client_id, disabled=True)
-        self._auth.invalidate(subject=client_id)
+        self._auth.invalidate(client_id=client_id)
         return client
 
     def enable(self, client_id: str) -> Client:
-        """Re-enable a disabled client or app."""
-        return self._auth.store.update_client(client_id, disabled=False)
+        """Re-enable a disabled client or app; its unexpired tokens work again at once."""
+        client = self._auth.store.update_client(client_id, disabled=False)
+        # The disabled record is remembered for token checks: forget it here and,
+        # with a shared bus, on every instance.
+        self._auth.invalidate(client_id=client_id)
+        return client
 
     def rotate_secret(self, client_id: str, *, grace: timedelta = timedelta(0)) -> IssuedClient:
         """Give a client or confidential app a new secret; return it (shown this once).

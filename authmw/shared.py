@@ -55,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger("authmw")
 
-InvalidationKind = Literal["credential", "subject", "token", "family", "all"]
+InvalidationKind = Literal["credential", "subject", "client", "token", "family", "all"]
 _KINDS: Final = frozenset(get_args(InvalidationKind))
 
 #: The version of the message format; a message of another version is ignored.
@@ -74,7 +74,10 @@ class RedisUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """What another instance must forget: a credential id, a subject, or a revoked token/family.
+    """What another instance must forget: a credential, a subject, a client, a token or family.
+
+    ``"client"`` names a client or app that was disabled or enabled: every token
+    issued to it, whoever it acts for, is checked again.
 
     ``kind`` ``"all"`` (with an empty ``value``) drops everything, for changes that
     reach every credential, such as a signing-key rotation. ``expires_at`` is the

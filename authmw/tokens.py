@@ -676,9 +676,11 @@ class Tokens:
         since = datetime.fromtimestamp(claims.issued_at, UTC)
         if _names_revoked({(r.kind, r.id) for r in store.revocations_since(since)}, claims):
             raise InvalidToken()
+        client = store.get_client(claims.client_id)
         if claims.kind == "client":
-            principal = self._client_principal(claims, store.get_client(claims.client_id))
+            principal = self._client_principal(claims, client)
         else:
+            _check_issued_to(client)
             principal = self._user_principal(claims, store.get_user(claims.subject))
         return principal, claims
 
@@ -732,9 +734,15 @@ class Tokens:
             )
             principal = self._client_principal(claims, client)
         else:
-            fetched, user = yield from self._fresh(
+            # A user's token also ends with the app it was issued to.
+            fetched, client = yield from self._fresh(
+                self._clients, claims.client_id, now, self._auth.store.get_client
+            )
+            _check_issued_to(client)
+            fetched_user, user = yield from self._fresh(
                 self._users, claims.subject, now, self._auth.store.get_user
             )
+            fetched = min(fetched, fetched_user)
             principal = self._user_principal(claims, user)
         # Cache no longer than any input stays fresh: the token's own expiry, the
         # record read above and the revocation list all bound it.
@@ -798,6 +806,12 @@ class Tokens:
             else:
                 self._users.pop(subject, None)
                 self._clients.pop(subject, None)
+
+
+def _check_issued_to(client: Client | None) -> None:
+    """Refuse a user's token whose client or app is gone or disabled."""
+    if client is None or client.disabled:
+        raise InvalidToken()
 
 
 def _ask(call: Callable[[], T]) -> Flow[T]:

@@ -9,15 +9,25 @@ verified by the real token path of each real middleware.
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 from authmw import Authenticator, PasswordHasher, Policy, Settings
-from authmw.store import Store
+from authmw.store import Client, Store
 from authmw.tokens import AccessClaims, AccessTokenCodec
 
-__all__ = ["EMPLOYEE_TOKEN", "MANAGER_TOKEN", "SECRET_KEY", "build_authenticator", "issue_keys"]
+__all__ = [
+    "APP_ID",
+    "EMPLOYEE_TOKEN",
+    "MANAGER_TOKEN",
+    "SECRET_KEY",
+    "build_authenticator",
+    "issue_keys",
+]
 
 #: The signing key of the plugin suites' authenticators.
 SECRET_KEY = "plugin-suites-signing-key-0123456789abcdef"
+#: The first-party app the user tokens were issued to (a token ends with its app).
+APP_ID = "test-app"
 
 
 def _user_token(user: str, roles: frozenset[str], scopes: frozenset[str]) -> str:
@@ -26,7 +36,7 @@ def _user_token(user: str, roles: frozenset[str], scopes: frozenset[str]) -> str
         token_id=f"t-{user}",
         kind="user",
         subject=user,
-        client_id="test-app",
+        client_id=APP_ID,
         issued_at=0,
         expires_at=2**32,
         roles=roles,
@@ -46,7 +56,7 @@ EMPLOYEE_TOKEN = _user_token(
 
 
 def build_authenticator(store: Store, settings: Settings | None = None) -> Authenticator:
-    """Create the schema and the users the tokens belong to, on ``store``."""
+    """Create the schema, the users the tokens belong to and their app, on ``store``."""
     settings = dataclasses.replace(settings or Settings(), secret_keys=(SECRET_KEY,))
     auth = Authenticator(
         store,
@@ -58,6 +68,20 @@ def build_authenticator(store: Store, settings: Settings | None = None) -> Authe
     auth.users.create("admin", password="admin-password", roles=["admin"], teams=["blue"])
     auth.users.create("manager", password="manager-password", roles=["manager"], teams=["blue"])
     auth.users.create("employee", password="employee-password", roles=["employee"], teams=["red"])
+    store.add_client(
+        Client(
+            id=APP_ID,
+            name="test app",
+            kind="app",
+            team=None,
+            scopes=frozenset(),
+            roles=frozenset(),
+            redirect_uris=("https://app.example/cb",),
+            public=False,
+            first_party=True,
+            created_at=datetime.now(UTC),
+        )
+    )
     return auth
 
 

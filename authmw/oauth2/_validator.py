@@ -339,6 +339,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
                 request.user, record, scopes, kind="delegated", family_id=request.authmw_family
             )
             self._revoke_if_replayed(request.authmw_code)
+            self._revoke_if_consent_withdrawn(request.authmw_code)
         else:
             issued = self._auth.tokens.issue_for_user(request.user, record, scopes)
         request.authmw_issued = issued
@@ -490,12 +491,22 @@ class Validator(RequestValidator):  # type: ignore[misc]
     ) -> bool:
         """Check everything about the code, then spend it: one use, ever.
 
-        The PKCE verifier, the redirect URI and the user are checked *before* the
-        code is consumed, so a request that fails them leaves it to its owner;
-        the consumption itself is one conditional update, so of two concurrent
-        exchanges exactly one wins. A code presented again revokes the tokens
-        its first use issued (RFC 6749 section 4.1.2).
+        The PKCE verifier, the redirect URI, the user and the consent are checked
+        *before* the code is consumed, so a request that fails them leaves it to
+        its owner; the consumption itself is one conditional update, so of two
+        concurrent exchanges exactly one wins. A code presented again revokes the
+        tokens its first use issued (RFC 6749 section 4.1.2), whatever verifier
+        comes with it.
         """
+        record = self._find_code(code)
+        if record is not None and record.client_id != client.client_id:
+            record = None  # another client's code is no code for this one
+        now = datetime.now(UTC)
+        if record is not None and record.used_at is not None:
+            # A replay is a replay whatever verifier comes with it, a missing or
+            # malformed one included: its tokens are revoked all the same.
+            self._code_replayed(record, now)
+            return False
         verifier = request.code_verifier
         if verifier is None:
             raise oauth_errors.MissingCodeVerifierError(request=request)
@@ -504,12 +515,7 @@ class Validator(RequestValidator):  # type: ignore[misc]
                 description="code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~",
                 request=request,
             )
-        record = self._find_code(code)
-        now = datetime.now(UTC)
-        if record is None or record.client_id != client.client_id:
-            return False
-        if record.used_at is not None:
-            self._code_replayed(record, now)
+        if record is None:
             return False
         if record.expires_at <= now or not _s256_matches(verifier, record.code_challenge):
             return False
@@ -525,6 +531,11 @@ class Validator(RequestValidator):  # type: ignore[misc]
             return False
         user = self._auth.store.get_user(record.subject)
         if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
+            return False
+        # Every code is issued under a consent covering its scopes; one withdrawn
+        # since (or narrowed) takes the codes not yet exchanged with it.
+        consent = self._auth.store.get_consent(record.subject, record.client_id)
+        if consent is None or not record.scopes <= consent.scopes:
             return False
         if not self._auth.store.consume_code(record.id, now):
             self._code_replayed(record, now)
@@ -568,6 +579,17 @@ class Validator(RequestValidator):  # type: ignore[misc]
             r.kind == "family" and r.id == record.id
             for r in self._auth.store.revocations_since(since)
         ):
+            self._auth.tokens.revoke_family(record.id, record.subject)
+
+    def _revoke_if_consent_withdrawn(self, record: AuthorizationCode) -> None:
+        """Revoke what this exchange just issued if the user withdrew consent meanwhile.
+
+        :meth:`Tokens.revoke_consent <authmw.tokens.Tokens.revoke_consent>` deletes
+        the consent, then revokes the app's refresh tokens it finds. Read after
+        ours is stored, the consent is either still there (so the withdrawal will
+        find our token) or gone (so we revoke it here): it cannot slip between.
+        """
+        if self._auth.store.get_consent(record.subject, record.client_id) is None:
             self._auth.tokens.revoke_family(record.id, record.subject)
 
     def confirm_redirect_uri(

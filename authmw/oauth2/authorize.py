@@ -16,8 +16,10 @@ authmw adds what the RFC leaves to the server:
 * **A consent page** naming the app and the scopes it asks for, of which the user
   gets only those their roles allow. A consent is remembered per user and app;
   the same scopes are not asked for twice.
-* **CSRF tokens** on both forms (a random cookie and its HMAC in the form, so a
-  page on another site can neither read nor forge the pair), ``X-Frame-Options:
+* **CSRF tokens** on both forms (a random cookie and, in the form, its HMAC
+  with the signed-in user's name, so a page on another site can neither read
+  nor forge the pair, and a cookie planted by a sibling subdomain is no use
+  for forging a consent), ``X-Frame-Options:
   DENY``, a strict Content-Security-Policy with a per-response nonce for the one
   inline stylesheet, ``Cache-Control: no-store``, and no CORS headers at all.
 
@@ -151,9 +153,17 @@ class Authorization:
             digest_method=hashlib.sha256,
         )
 
-    def _csrf_for(self, nonce: str) -> str:
+    def _csrf_for(self, nonce: str, user: User | None) -> str:
+        """Sign the cookie's nonce and who the form is for: the form's token.
+
+        The consent form's token names the signed-in user, so a nonce cookie
+        planted by a sibling subdomain (same-site, so SameSite does not stop it)
+        does not let its planter forge a consent; the login form's names no one.
+        The nonce is URL-safe base64, so ``:`` separates the two unambiguously.
+        """
         key = hashlib.sha256(b"authmw.csrf:" + self._key.encode()).digest()
-        return hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+        bound = f"{nonce}:{'' if user is None else user.username}"
+        return hmac.new(key, bound.encode(), hashlib.sha256).hexdigest()
 
     # -- the request -------------------------------------------------------------------
 
@@ -199,21 +209,29 @@ class Authorization:
         client: Client = info["request"].client.record
         cookies = _cookies(request)
         form: dict[str, str] = {}
+        user = self._session_user(cookies.get(SESSION_COOKIE))
         if request.method == "POST":
             try:
                 form = parse_form(request)
             except FormError as exc:
                 return self._error_page(400, str(exc))
-            if not self._csrf_ok(cookies.get(CSRF_COOKIE), form.get("csrf_token")):
+            # The login form was made for no one, the consent form for the signed-in
+            # user. A consent posted after the session ended does nothing (the login
+            # page comes back), so only a form that can act is checked.
+            login = form.get("action") == "login"
+            acting = login or user is not None
+            signer = None if login else user
+            if acting and not self._csrf_ok(
+                cookies.get(CSRF_COOKIE), form.get("csrf_token"), signer
+            ):
                 return self._error_page(
                     403, "The form expired or did not come from this page. Go back and try again."
                 )
-        user = self._session_user(cookies.get(SESSION_COOKIE))
         set_cookies: list[str] = []
         if user is None:
             outcome = self._login(request, form) if form.get("action") == "login" else _LOGIN_PAGE
             if not isinstance(outcome, User):
-                return self._render(request, info, uri, outcome, cookies)
+                return self._render(request, info, uri, outcome, cookies, user=None)
             user = outcome
             set_cookies.append(self._session_cookie(request, user))
         granted = asked & self._auth.policy.scopes_for(user.roles)
@@ -231,7 +249,7 @@ class Authorization:
         if consent is not None and granted <= consent.scopes:
             return self._issue_code(uri, user, granted, set_cookies)
         page = self._consent_page(user, granted, asked - granted)
-        return self._render(request, info, uri, page, cookies, set_cookies=set_cookies)
+        return self._render(request, info, uri, page, cookies, user=user, set_cookies=set_cookies)
 
     def _decide(
         self,
@@ -323,10 +341,10 @@ class Authorization:
             return None
         return user
 
-    def _csrf_ok(self, nonce: str | None, submitted: str | None) -> bool:
+    def _csrf_ok(self, nonce: str | None, submitted: str | None, user: User | None) -> bool:
         if not nonce or not submitted:
             return False
-        return hmac.compare_digest(self._csrf_for(nonce), submitted)
+        return hmac.compare_digest(self._csrf_for(nonce, user), submitted)
 
     # -- pages -------------------------------------------------------------------------
 
@@ -355,6 +373,7 @@ class Authorization:
         page: _Page,
         cookies: Mapping[str, str],
         *,
+        user: User | None,
         set_cookies: Iterable[str] = (),
     ) -> HttpResponse:
         nonce = cookies.get(CSRF_COOKIE)
@@ -374,7 +393,7 @@ class Authorization:
                 "app": client.name,
                 "first_party": client.first_party,
                 "action": uri,
-                "csrf_token": self._csrf_for(nonce),
+                "csrf_token": self._csrf_for(nonce, user),
             },
             extra,
             form_targets=(redirect_origin,) if redirect_origin else (),

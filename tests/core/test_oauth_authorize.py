@@ -546,6 +546,24 @@ def test_the_consent_form_is_csrf_protected(browser: Browser, world: World) -> N
     assert world.auth.store.get_consent("manager", world.third.client.id) is None
 
 
+def test_the_login_forms_token_does_not_pass_for_the_consent_form(
+    browser: Browser, world: World
+) -> None:
+    # Both forms share the nonce cookie; the consent form's token also names the
+    # user. A token made for no one (the login form's, which whoever plants the
+    # cookie can obtain) cannot submit a consent.
+    login = browser.get(authorize_query(world.third.client.id))
+    anonymous_token = dict(login.forms[0].submit_fields())["csrf_token"]
+    consent = browser.login(login)
+    fields = dict(consent.forms[0].submit_fields())
+    assert fields["csrf_token"] != anonymous_token
+    forged = {**fields, "decision": "allow", "csrf_token": anonymous_token}
+    assert_error_page(_post(browser, world, forged), 403)
+    assert world.auth.store.get_consent("manager", world.third.client.id) is None
+    # The consent form's own token still works.
+    assert _post(browser, world, {**fields, "decision": "allow"}).status_int == 302
+
+
 def test_a_post_that_is_not_a_form_is_an_error_page(browser: Browser, world: World) -> None:
     browser.get(authorize_query(world.third.client.id))
     url = f"{AUTHORIZE}?{authorize_query(world.third.client.id)}"

@@ -358,6 +358,22 @@ async def test_a_code_is_single_use_and_a_replay_revokes_the_first_tokens(
     assert "code.reused" in world.event_names()
 
 
+@pytest.mark.parametrize("verifier", [None, "short", "x" * 42 + "!"], ids=["none", "short", "bad"])
+async def test_a_replay_with_a_bad_verifier_revokes_the_first_tokens_too(
+    driver: Driver, browser: Browser, world: World, wide: IssuedClient, verifier: str | None
+) -> None:
+    # Whoever replays a code has seen it: the verifier they send, or leave out,
+    # changes nothing about what the replay says (RFC 6749 section 4.1.2).
+    pkce = Pkce.new()
+    code = browser.code(wide.client.id, pkce)
+    tokens = (await exchange(driver, wide, code, pkce)).json()
+    assert world.principal(tokens["access_token"]) is not None
+    replay = await driver.send(TOKEN, exchange_body(wide, code, verifier))
+    assert_token_error(replay, 400, "invalid_grant")
+    assert refused(world, tokens["access_token"])
+    assert "code.reused" in world.event_names()
+
+
 def test_of_20_simultaneous_exchanges_of_one_code_exactly_one_wins(
     make_authenticator: AuthenticatorFactory, sql_store: SQLStore
 ) -> None:
@@ -431,6 +447,41 @@ def test_a_replay_racing_the_first_exchange_still_revokes_its_tokens(
     first = WSGIDriver(world.endpoints).send_sync(TOKEN, body)
     assert first.status == 200, first.body
     assert [(r.status, r.error) for r in replays] == [(400, "invalid_grant")]
+    tokens = first.json()
+    assert refused(world, tokens["access_token"])
+    again = WSGIDriver(world.endpoints).send_sync(
+        TOKEN,
+        form(grant_type="refresh_token", refresh_token=tokens["refresh_token"], **world.creds(app)),
+    )
+    assert (again.status, again.error) == (400, "invalid_grant")
+
+
+async def test_withdrawing_consent_takes_the_codes_not_yet_exchanged(
+    driver: Driver, browser: Browser, world: World, wide: IssuedClient
+) -> None:
+    pkce = Pkce.new()
+    code = browser.code(wide.client.id, pkce)
+    assert world.auth.tokens.revoke_consent("manager", wide.client.id)
+    assert_token_error(await exchange(driver, wide, code, pkce), 400, "invalid_grant")
+
+
+def test_consent_withdrawn_during_an_exchange_still_ends_its_tokens(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    # Withdrawn after the exchange checked the consent and before it stored its
+    # refresh token: revoke_consent finds no token of the app to revoke.
+    store = PausingStore(sqlite_file_url(tmp_path))
+    world = build_world(make_authenticator, store=store)
+    app = world.auth.clients.create_app("planner", redirect_uris=[REDIRECT], scopes=WIDE_SCOPES)
+    pkce = Pkce.new()
+    code = Browser(world.endpoints).code(app.client.id, pkce)
+
+    def withdraw() -> None:
+        assert world.auth.tokens.revoke_consent("manager", app.client.id)
+
+    store.before_family = withdraw
+    first = WSGIDriver(world.endpoints).send_sync(TOKEN, exchange_body(app, code, pkce.verifier))
+    assert first.status == 200, first.body
     tokens = first.json()
     assert refused(world, tokens["access_token"])
     again = WSGIDriver(world.endpoints).send_sync(

@@ -118,6 +118,18 @@ def test_a_revoked_token_and_a_password_change_reach_the_other_instance(
     eventually(lambda: refused(b, other), "B refuses the tokens of the old password")
 
 
+def test_an_app_disabled_on_one_instance_loses_its_tokens_on_the_other(
+    pair: tuple[Authenticator, Authenticator],
+) -> None:
+    a, b = pair
+    disabled, other = user_token(a), user_token(a)  # two apps, one user
+    assert b.authenticate(Credential("bearer", disabled)) is not None
+    assert b.authenticate(Credential("bearer", other)) is not None
+    a.clients.disable(a.tokens.codec.decode(disabled).client_id)
+    eventually(lambda: refused(b, disabled), "B refuses the disabled app's token")
+    assert b.authenticate(Credential("bearer", other)) is not None  # only that app's
+
+
 def test_while_the_bus_is_down_every_request_is_checked_against_the_store(
     make_authenticator: AuthenticatorFactory,
     tmp_path: Path,

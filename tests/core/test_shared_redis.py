@@ -139,6 +139,7 @@ def buses() -> Iterator[list[RedisBus]]:
     [
         Invalidation("credential", "k_0123456789abcdef"),
         Invalidation("subject", "alice"),
+        Invalidation("client", "c_0123456789ab"),
         Invalidation("token", "t1", expires_at=1_900_000_000.5),
         Invalidation("family", "f1", expires_at=1_900_000_000),
         Invalidation("all", ""),

@@ -19,7 +19,7 @@ from authmw.credentials import Credential
 from authmw.errors import InvalidToken, ServiceUnavailable
 from authmw.store import Client, RefreshToken
 from authmw.store.sql import SQLStore
-from authmw.tokens import AccessClaims, AccessTokenCodec, GrantError, IssuedTokens
+from authmw.tokens import AccessClaims, AccessTokenCodec, GrantError, IssuedTokens, TokenKind
 from tests.conftest import SECRET_KEY, AuthenticatorFactory
 from tests.core.conftest import sqlite_file_url
 from tests.core.support import CountingStore, ManualClock
@@ -192,12 +192,16 @@ def app_client(auth: Authenticator, *, first_party: bool = True, name: str = "we
 
 
 def login(
-    auth: Authenticator, user: str = "manager", scopes: frozenset[str] | None = None
+    auth: Authenticator,
+    user: str = "manager",
+    scopes: frozenset[str] | None = None,
+    *,
+    app: Client | None = None,
 ) -> IssuedTokens:
-    """Tokens for ``user`` as the password grant issues them."""
+    """Tokens for ``user`` as the password grant issues them (to a new app by default)."""
     record = auth.users.get(user)
     granted = auth.policy.scopes_for(record.roles) if scopes is None else scopes
-    return auth.tokens.issue_for_user(record, app_client(auth), granted)
+    return auth.tokens.issue_for_user(record, app or app_client(auth), granted)
 
 
 def bearer(value: str) -> Credential:
@@ -240,11 +244,12 @@ def test_a_cold_token_needs_no_store_call_when_its_user_was_read_recently(
 ) -> None:
     store = CountingStore(SQLStore("sqlite://"))
     auth = make_authenticator(store)
-    first, second = login(auth), login(auth)
+    app = app_client(auth)
+    first, second = login(auth, app=app), login(auth, app=app)
     auth.authenticate(bearer(first.access_token))
     before = store.count()
-    # A different token of the same user: signature check, revocation list and
-    # user record all come from memory.
+    # A different token of the same user and app: signature check, revocation
+    # list, user and app records all come from memory.
     assert auth.authenticate(bearer(second.access_token)) is not None
     assert store.count() == before
 
@@ -286,6 +291,43 @@ def test_user_changes_kill_live_tokens_at_the_next_request(
         authenticator.tokens.refresh(
             issued.refresh_token or "", app_of(authenticator, issued), None
         )
+
+
+@pytest.mark.parametrize("kind", ["user", "delegated"])
+def test_disabling_an_app_ends_the_tokens_it_holds_for_users(
+    authenticator: Authenticator, kind: TokenKind
+) -> None:
+    auth = authenticator
+    app = app_client(auth)
+    other = login(auth)  # the same user, through another app
+    record = auth.users.get("manager")
+    issued = auth.tokens.issue_for_user(record, app, frozenset(), kind=kind)
+    assert auth.authenticate(bearer(issued.access_token)) is not None
+    auth.clients.disable(app.id)
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(issued.access_token))
+    assert auth.tokens.introspect(issued.access_token) == {"active": False}
+    assert auth.authenticate(bearer(other.access_token)) is not None
+    auth.clients.enable(app.id)
+    assert auth.authenticate(bearer(issued.access_token)) is not None
+
+
+def test_another_process_sees_an_app_disabled_within_the_staleness_bound(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    url = sqlite_file_url(tmp_path)
+    clock = ManualClock()
+    settings = Settings(secret_keys=(SECRET_KEY,), cache_ttl=5)
+    api = make_authenticator(url, settings=settings, clock=clock)
+    admin = make_authenticator(url, settings=settings, seed=False, schema=False)
+    issued = login(api)
+    assert api.authenticate(bearer(issued.access_token)) is not None
+    admin.clients.disable(app_of(admin, issued).id)
+    clock.advance(4.9)
+    assert api.authenticate(bearer(issued.access_token)) is not None  # still within the bound
+    clock.advance(0.2)
+    with pytest.raises(InvalidToken):
+        api.authenticate(bearer(issued.access_token))
 
 
 def app_of(auth: Authenticator, issued: IssuedTokens) -> Client:
