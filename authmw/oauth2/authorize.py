@@ -15,7 +15,9 @@ authmw adds what the RFC leaves to the server:
   password change ends it), scoped to ``/oauth``.
 * **A consent page** naming the app and the scopes it asks for, of which the user
   gets only those their roles allow. A consent is remembered per user and app;
-  the same scopes are not asked for twice.
+  the same scopes are not asked for twice, except of a public app sending the
+  user to a loopback or private-use redirect URI, which any app on the device
+  could claim (RFC 8252 section 8.6): it is asked every time.
 * **CSRF tokens** on both forms (a random cookie and, in the form, its HMAC
   with the signed-in user's name, so a page on another site can neither read
   nor forge the pair, and a cookie planted by a sibling subdomain is no use
@@ -246,7 +248,11 @@ class Authorization:
                 set_cookies=set_cookies,
             )
         consent = self._auth.store.get_consent(user.username, client.id)
-        if consent is not None and granted <= consent.scopes:
+        if (
+            consent is not None
+            and granted <= consent.scopes
+            and _identity_assured(client, info["redirect_uri"])
+        ):
             return self._issue_code(uri, user, granted, set_cookies)
         page = self._consent_page(user, granted, asked - granted)
         return self._render(request, info, uri, page, cookies, user=user, set_cookies=set_cookies)
@@ -527,6 +533,19 @@ def _cookies(request: HttpRequest) -> dict[str, str]:
         except Exception:  # noqa: S112 - a malformed cookie header is no session
             continue
     return {name: morsel.value for name, morsel in jar.items()}
+
+
+def _identity_assured(client: Client, redirect_uri: str) -> bool:
+    """Whether a repeat request may reuse the consent the user gave ``client`` unasked.
+
+    RFC 8252 section 8.6 (and RFC 6749 section 10.2): unless the client's
+    identity is assured, each request is processed as if none had been approved
+    before. A confidential app proves it with its secret at the token endpoint;
+    a public app's code can only go to an ``https`` redirect URI its domain
+    serves. A loopback port or a private-use scheme can be claimed by any app on
+    the device, so an impersonator there must meet the consent page, not a code.
+    """
+    return not client.public or redirect_uri.startswith("https://")
 
 
 def _cookie(name: str, value: str, request: HttpRequest, *, max_age: int) -> str:

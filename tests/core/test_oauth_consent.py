@@ -514,6 +514,38 @@ async def test_a_redirect_uri_other_than_the_requests_is_invalid_grant(
     assert (await exchange(wsgi, wide, code, pkce)).status == 200
 
 
+def _asks_consent(page: TestResponse) -> bool:
+    return page.status_int == 200 and "wants to access your account" in page.text
+
+
+@pytest.mark.parametrize(
+    ("uri", "asked_again"),
+    [
+        ("http://127.0.0.1/cb", True),
+        ("com.example.native:/cb", True),
+        ("https://app.example/cb", False),
+    ],
+)
+def test_a_public_app_on_the_device_is_asked_for_consent_every_time(
+    browser: Browser, world: World, uri: str, asked_again: bool
+) -> None:
+    # RFC 8252 section 8.6: any app on the device can claim a loopback port or a
+    # private-use scheme, so a remembered consent is no proof of who is asking.
+    app = world.auth.clients.create_app("native", redirect_uris=[uri], public=True)
+    first = browser.get(authorize_query(app.client.id, redirect_uri=uri))
+    assert _asks_consent(browser.login(first))
+    browser.authorize(app.client.id, Pkce.new(), redirect_uri=uri)  # allows
+    assert world.auth.store.get_consent("manager", app.client.id) is not None
+    again = browser.get(authorize_query(app.client.id, redirect_uri=uri))
+    assert _asks_consent(again) is asked_again
+    if not asked_again:
+        assert again.status_int == 302
+    # A confidential app proves who it is with its secret: never asked twice.
+    confidential = world.auth.clients.create_app("web", redirect_uris=[uri]).client
+    browser.authorize(confidential.id, Pkce.new(), redirect_uri=uri)
+    assert browser.get(authorize_query(confidential.id, redirect_uri=uri)).status_int == 302
+
+
 async def test_a_loopback_code_needs_its_port_at_the_token_endpoint(
     wsgi: Driver, browser: Browser, world: World
 ) -> None:
