@@ -23,7 +23,7 @@ from authmw.context import RequestAuth, _current, _no_context, check_found
 from authmw.policy import check_kinds
 from authmw.principal import Principal
 
-__all__ = ["Decorators", "PathParams", "Requirement", "guard"]
+__all__ = ["Decorators", "PathParams", "Requirement", "guard", "requirements_of"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,6 +71,21 @@ class Requirement:
                 raise LookupError(f"authmw: the route has no path parameter {self.team_param!r}")
             team = str(value)
         return auth.check(self.roles, self.scopes, self.kinds, team)
+
+
+#: Where a guarded view lists the requirements its guards check, for documentation
+#: (a plugin's OpenAPI); the checks themselves never read it.
+_REQUIREMENTS = "__authmw_requirements__"
+
+
+def requirements_of(view: Callable[..., Any]) -> tuple[Requirement, ...]:
+    """Return what authmw's guards check before ``view`` runs, innermost first.
+
+    Empty for a view no guard wraps. Stacked guards each add theirs, and a
+    request must meet them all.
+    """
+    found = getattr(view, _REQUIREMENTS, ())
+    return found if isinstance(found, tuple) else ()
 
 
 if sys.version_info >= (3, 12):
@@ -130,6 +145,8 @@ def guard(
         # A forward reference not defined yet raises: then keep the lazy signature.
         with contextlib.suppress(NameError, TypeError, ValueError):
             wrapped.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        # functools.wraps copied the inner guards' list; this guard adds its own.
+        setattr(wrapped, _REQUIREMENTS, (*requirements_of(view), requirement))
         return wrapped
 
     return decorate

@@ -2,9 +2,12 @@
 
 >>> document_oauth2(app, scopes={"reports:read": "Read reports"})  # doctest: +SKIP
 
-Every operation that already accepts an authmw credential (it declares the
-``ApiKey`` or ``Bearer`` scheme through one of authmw's dependencies) also
-lists an ``OAuth2`` scheme with two flows:
+Every operation that accepts an authmw credential lists an ``OAuth2`` scheme,
+with the scopes its route requires, beside the ``ApiKey`` and ``Bearer``
+schemes. A route guarded by a dependency declares those two itself; a route
+guarded by a decorator (``@requires_role``...) declares nothing to FastAPI, so
+they are added here, and Swagger UI sends the credential to it too. The
+``OAuth2`` scheme has two flows:
 
 * ``authorizationCode`` against ``/oauth/authorize`` and ``/oauth/token``, with
   PKCE: Swagger UI's *Authorize* button logs a user in through the consent page
@@ -19,16 +22,23 @@ request a dependency resolution).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
+
+from authmw.decorators import Requirement, requirements_of
+from authmw_starlette.fastapi import Requires, api_key_scheme, bearer_scheme
 
 __all__ = ["OAUTH2_SCHEME", "document_oauth2"]
 
 #: The name of the scheme in ``components.securitySchemes``.
 OAUTH2_SCHEME = "OAuth2"
-_AUTHMW_SCHEMES = frozenset({"ApiKey", "Bearer"})
+_SCHEMES = (api_key_scheme, bearer_scheme)
+_AUTHMW_SCHEMES = frozenset(scheme.scheme_name for scheme in _SCHEMES)
 
 
 def document_oauth2(
@@ -67,11 +77,25 @@ def document_oauth2(
             "or a machine client's token (client credentials).",
             "flows": flows,
         }
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                security = operation.get("security") if isinstance(operation, dict) else None
-                if security and any(_AUTHMW_SCHEMES & set(item) for item in security):
-                    security.append({OAUTH2_SCHEME: []})
+        guarded = _guarded_operations(app)
+        if any(decorated for decorated, _ in guarded.values()):
+            for scheme in _SCHEMES:
+                # The definitions FastAPI writes for our dependencies, word for word.
+                components.setdefault(
+                    scheme.scheme_name,
+                    jsonable_encoder(scheme.model, by_alias=True, exclude_none=True),
+                )
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if not isinstance(operation, dict):
+                    continue
+                decorated, required = guarded.get((path, method), (False, []))
+                security = operation.get("security") or []
+                if not any(_AUTHMW_SCHEMES & set(entry) for entry in security):
+                    if not decorated:
+                        continue  # not an authmw route: public, or someone else's scheme
+                    security += [{scheme.scheme_name: []} for scheme in _SCHEMES]
+                operation["security"] = [*security, {OAUTH2_SCHEME: required}]
         app.openapi_schema = schema
         return schema
 
@@ -81,3 +105,27 @@ def document_oauth2(
     if docs_client_id is not None:
         init["clientId"] = docs_client_id
     app.swagger_ui_init_oauth = init
+
+
+def _guarded_operations(app: FastAPI) -> dict[tuple[str, str], tuple[bool, list[str]]]:
+    """Map each guarded operation to (guarded by a decorator?, the scopes it requires)."""
+    found: dict[tuple[str, str], tuple[bool, list[str]]] = {}
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        decorated = requirements_of(route.endpoint)
+        requirements = [*decorated, *_dependency_requirements(route.dependant)]
+        if not requirements:
+            continue
+        scopes = sorted({scope for r in requirements for scope in r.scopes})
+        for method in route.methods or ():
+            found[route.path_format, method.lower()] = (bool(decorated), scopes)
+    return found
+
+
+def _dependency_requirements(dependant: Dependant) -> Iterator[Requirement]:
+    """Yield the requirements of authmw dependencies among ``dependant``'s, at any depth."""
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, Requires):
+            yield sub.call.requirement
+        yield from _dependency_requirements(sub)

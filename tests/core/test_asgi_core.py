@@ -14,7 +14,7 @@ import pytest
 from authmw import Authenticator, Settings
 from authmw.asgi import AuthMiddleware, Message, Receive, Scope, Send
 from authmw.context import RequestAuth, current
-from authmw.decorators import Requirement, guard
+from authmw.decorators import Requirement, guard, requirements_of
 from authmw.errors import (
     AuthError,
     Forbidden,
@@ -369,3 +369,18 @@ def test_websocket_with_a_key_is_accepted(
     )
     assert sent[0] == {"type": "websocket.accept"}
     assert scope["state"]["principal"].subject == "admin"
+
+
+# -- what a guard tells documentation ---------------------------------------------------------
+
+
+def test_a_guarded_view_lists_what_its_guards_check_innermost_first() -> None:
+    role, scope = Requirement.build(roles={"manager"}), Requirement.build(scopes={"reports:read"})
+
+    def view() -> str:
+        return "ok"
+
+    guarded = guard(scope, _path_params)(guard(role, _path_params)(view))
+    assert requirements_of(guarded) == (role, scope)
+    assert requirements_of(view) == ()  # the view itself is left as it was
+    assert requirements_of(guard(role, _path_params)(view)) == (role,)

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from authmw_starlette.fastapi import RequireRole
+from authmw_starlette import requires_role, requires_scope
+from authmw_starlette.fastapi import RequireRole, RequireScope
 from authmw_starlette.openapi import OAUTH2_SCHEME, document_oauth2
 
 pytestmark = pytest.mark.anyio
@@ -27,8 +28,37 @@ def make_app(**options: Any) -> FastAPI:
     async def reports() -> str:
         return "reports"
 
+    @app.get("/appointments", dependencies=[Depends(RequireScope("appointments:read"))])
+    async def appointments() -> str:
+        return "appointments"
+
+    @app.get("/ledger")
+    @requires_scope("reports:read")
+    @requires_role("manager")
+    async def ledger() -> str:
+        return "ledger"
+
+    @app.put("/ledger")
+    @requires_scope("reports:read")
+    async def write_ledger() -> str:
+        return "written"
+
     document_oauth2(app, scopes=SCOPES, **options)
     return app
+
+
+async def only_decorated_app() -> dict[str, Any]:
+    # No authmw dependency anywhere: FastAPI itself declares no scheme at all.
+    app = FastAPI(title="demo", version="1")
+
+    @app.get("/reports")
+    @requires_scope("reports:read")
+    async def reports() -> str:
+        return "reports"
+
+    document_oauth2(app, scopes=SCOPES)
+    schema: dict[str, Any] = (await fetch(app, "/openapi.json")).json()
+    return schema
 
 
 async def fetch(app: FastAPI, path: str) -> httpx.Response:
@@ -52,6 +82,39 @@ async def test_the_flows_are_declared_once_for_authmw_routes_only() -> None:
     # Building the document again does not add the scheme twice.
     assert app.openapi() is app.openapi()
     assert schema["paths"]["/reports"]["get"]["security"].count({OAUTH2_SCHEME: []}) == 1
+
+
+async def test_each_operation_lists_the_scopes_its_route_requires() -> None:
+    paths = (await fetch(make_app(), "/openapi.json")).json()["paths"]
+    assert {OAUTH2_SCHEME: ["appointments:read"]} in paths["/appointments"]["get"]["security"]
+    assert {OAUTH2_SCHEME: []} in paths["/reports"]["get"]["security"]  # a role, no scope
+
+
+async def test_routes_guarded_by_a_decorator_are_documented_too() -> None:
+    # Swagger UI sends a credential only to operations that list its scheme: a
+    # decorated route must list them, or "Try it out" calls it anonymously.
+    paths = (await fetch(make_app(), "/openapi.json")).json()["paths"]
+    for method in ("get", "put"):
+        assert paths["/ledger"][method]["security"] == [
+            {"ApiKey": []},
+            {"Bearer": []},
+            {OAUTH2_SCHEME: ["reports:read"]},
+        ]
+
+
+async def test_a_decorated_app_gets_the_scheme_definitions_a_dependency_would_add() -> None:
+    schema = await only_decorated_app()
+    with_dependency = (await fetch(make_app(), "/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    for name in ("ApiKey", "Bearer"):
+        assert schemes[name] == with_dependency["components"]["securitySchemes"][name]
+    assert schemes["ApiKey"] == {
+        "type": "apiKey",
+        "name": "X-API-Key",
+        "in": "header",
+        "description": "An authmw API key.",
+    }
+    assert schema["paths"]["/reports"]["get"]["security"][-1] == {OAUTH2_SCHEME: ["reports:read"]}
 
 
 async def test_swagger_ui_uses_pkce_and_the_docs_app() -> None:
