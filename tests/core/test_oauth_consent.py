@@ -424,29 +424,25 @@ class PausingStore(SQLStore):
         super().set_code_family(code_id, family_id)
 
 
-def test_a_replay_racing_the_first_exchange_still_revokes_its_tokens(
-    make_authenticator: AuthenticatorFactory, tmp_path: Path
+def exchange_interrupted_by(
+    make_authenticator: AuthenticatorFactory,
+    tmp_path: Path,
+    interrupt: Callable[[World, IssuedClient, bytes], None],
 ) -> None:
+    """Exchange a code while ``interrupt`` runs inside it; its tokens must not work.
+
+    ``interrupt`` gets the world, the app and the exchange's body, and runs after
+    the exchange spent the code and before it issued any token (``PausingStore``).
+    """
     store = PausingStore(sqlite_file_url(tmp_path))
     world = build_world(make_authenticator, store=store)
     app = world.auth.clients.create_app("planner", redirect_uris=[REDIRECT], scopes=WIDE_SCOPES)
     pkce = Pkce.new()
     code = Browser(world.endpoints).code(app.client.id, pkce)
     body = exchange_body(app, code, pkce.verifier)
-    replays: list[Reply] = []
-
-    def replay_now() -> None:
-        # Another request, on another thread, while the first one waits here.
-        thread = threading.Thread(
-            target=lambda: replays.append(WSGIDriver(world.endpoints).send_sync(TOKEN, body))
-        )
-        thread.start()
-        thread.join()
-
-    store.before_family = replay_now
+    store.before_family = lambda: interrupt(world, app, body)
     first = WSGIDriver(world.endpoints).send_sync(TOKEN, body)
     assert first.status == 200, first.body
-    assert [(r.status, r.error) for r in replays] == [(400, "invalid_grant")]
     tokens = first.json()
     assert refused(world, tokens["access_token"])
     again = WSGIDriver(world.endpoints).send_sync(
@@ -454,6 +450,23 @@ def test_a_replay_racing_the_first_exchange_still_revokes_its_tokens(
         form(grant_type="refresh_token", refresh_token=tokens["refresh_token"], **world.creds(app)),
     )
     assert (again.status, again.error) == (400, "invalid_grant")
+
+
+def test_a_replay_racing_the_first_exchange_still_revokes_its_tokens(
+    make_authenticator: AuthenticatorFactory, tmp_path: Path
+) -> None:
+    replays: list[Reply] = []
+
+    def replay_now(world: World, app: IssuedClient, body: bytes) -> None:
+        # Another request, on another thread, while the first one waits here.
+        thread = threading.Thread(
+            target=lambda: replays.append(WSGIDriver(world.endpoints).send_sync(TOKEN, body))
+        )
+        thread.start()
+        thread.join()
+
+    exchange_interrupted_by(make_authenticator, tmp_path, replay_now)
+    assert [(r.status, r.error) for r in replays] == [(400, "invalid_grant")]
 
 
 async def test_withdrawing_consent_takes_the_codes_not_yet_exchanged(
@@ -470,25 +483,13 @@ def test_consent_withdrawn_during_an_exchange_still_ends_its_tokens(
 ) -> None:
     # Withdrawn after the exchange checked the consent and before it stored its
     # refresh token: revoke_consent finds no token of the app to revoke.
-    store = PausingStore(sqlite_file_url(tmp_path))
-    world = build_world(make_authenticator, store=store)
-    app = world.auth.clients.create_app("planner", redirect_uris=[REDIRECT], scopes=WIDE_SCOPES)
-    pkce = Pkce.new()
-    code = Browser(world.endpoints).code(app.client.id, pkce)
+    withdrawn: list[bool] = []
 
-    def withdraw() -> None:
-        assert world.auth.tokens.revoke_consent("manager", app.client.id)
+    def withdraw(world: World, app: IssuedClient, _body: bytes) -> None:
+        withdrawn.append(world.auth.tokens.revoke_consent("manager", app.client.id))
 
-    store.before_family = withdraw
-    first = WSGIDriver(world.endpoints).send_sync(TOKEN, exchange_body(app, code, pkce.verifier))
-    assert first.status == 200, first.body
-    tokens = first.json()
-    assert refused(world, tokens["access_token"])
-    again = WSGIDriver(world.endpoints).send_sync(
-        TOKEN,
-        form(grant_type="refresh_token", refresh_token=tokens["refresh_token"], **world.creds(app)),
-    )
-    assert (again.status, again.error) == (400, "invalid_grant")
+    exchange_interrupted_by(make_authenticator, tmp_path, withdraw)
+    assert withdrawn == [True]
 
 
 async def test_a_code_of_another_client_is_invalid_grant_and_stays_usable(
