@@ -52,7 +52,9 @@ KINDS = ("client", "app")
 MAX_REDIRECT_URIS = 10
 MAX_REDIRECT_URI_LENGTH = 2000
 
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+#: Hosts a redirect URI may name over plain ``http``, and that any app on the
+#: user's device could listen on (so they prove nothing about who is asking).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # Printable ASCII without space: a URI has no other characters (RFC 3986 section 2).
@@ -98,7 +100,7 @@ def check_redirect_uri(uri: str) -> str:
     if scheme in ("https", "http"):
         if not rest.startswith("//") or not parts.hostname:
             raise ValueError(f"redirect URI {uri!r} has no host")
-        if scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        if scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
             raise ValueError(
                 f"redirect URI {uri!r} uses http on a host other than a loopback address: "
                 "use https, or http://127.0.0.1, http://[::1] or http://localhost "
@@ -265,7 +267,9 @@ class Clients:
         tokens are refused, since the client can no longer authenticate.
         """
         client = self._auth.store.update_client(client_id, disabled=True)
-        self._auth.invalidate(client_id=client_id)
+        # "subject" too: a client's own tokens have it as their subject, and an
+        # instance of an earlier release, during a rolling upgrade, knows only that.
+        self._auth.invalidate(subject=client_id, client_id=client_id)
         return client
 
     def enable(self, client_id: str) -> Client:
@@ -273,7 +277,7 @@ class Clients:
         client = self._auth.store.update_client(client_id, disabled=False)
         # The disabled record is remembered for token checks: forget it here and,
         # with a shared bus, on every instance.
-        self._auth.invalidate(client_id=client_id)
+        self._auth.invalidate(subject=client_id, client_id=client_id)
         return client
 
     def rotate_secret(self, client_id: str, *, grace: timedelta = timedelta(0)) -> IssuedClient:

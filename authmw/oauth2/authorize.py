@@ -16,8 +16,8 @@ authmw adds what the RFC leaves to the server:
 * **A consent page** naming the app and the scopes it asks for, of which the user
   gets only those their roles allow. A consent is remembered per user and app;
   the same scopes are not asked for twice, except of a public app sending the
-  user to a loopback or private-use redirect URI, which any app on the device
-  could claim (RFC 8252 section 8.6): it is asked every time.
+  user to a loopback (``http`` or ``https``) or private-use redirect URI, which
+  any app on the device could claim (RFC 8252 section 8.6): it is asked every time.
 * **CSRF tokens** on both forms (a random cookie and, in the form, its HMAC
   with the signed-in user's name, so a page on another site can neither read
   nor forge the pair, and a cookie planted by a sibling subdomain is no use
@@ -50,6 +50,7 @@ from oauthlib.oauth2 import AuthorizationEndpoint
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant
 
+from authmw.clients import LOOPBACK_HOSTS
 from authmw.oauth2._http import FormError, HttpRequest, HttpResponse, parse_form
 from authmw.oauth2._validator import CallContext, LoginRefused, Validator, call_context
 from authmw.store import Client, User
@@ -69,7 +70,6 @@ CSRF_COOKIE = "authmw_csrf"
 #: How long a login on the authorization page lasts.
 SESSION_MAX_AGE = 3600
 _COOKIE_PATH = "/oauth"
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: The parameters of an authorization request that oauthlib is given; the rest are
@@ -542,10 +542,18 @@ def _identity_assured(client: Client, redirect_uri: str) -> bool:
     identity is assured, each request is processed as if none had been approved
     before. A confidential app proves it with its secret at the token endpoint;
     a public app's code can only go to an ``https`` redirect URI its domain
-    serves. A loopback port or a private-use scheme can be claimed by any app on
-    the device, so an impersonator there must meet the consent page, not a code.
+    serves. A loopback port (over ``https`` too) or a private-use scheme can be
+    claimed by any app on the device, so an impersonator there must meet the
+    consent page, not a code.
     """
-    return not client.public or redirect_uri.startswith("https://")
+    if not client.public:
+        return True
+    try:
+        parts = urlsplit(redirect_uri)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() == "https" and host is not None and host not in LOOPBACK_HOSTS
 
 
 def _cookie(name: str, value: str, request: HttpRequest, *, max_age: int) -> str:
@@ -557,6 +565,6 @@ def _cookie(name: str, value: str, request: HttpRequest, *, max_age: int) -> str
         host = ""
     # Browsers treat loopback as a secure context; everywhere else the cookie
     # must never travel over plain http.
-    if host not in _LOOPBACK_HOSTS:
+    if host not in LOOPBACK_HOSTS:
         parts.append("Secure")
     return "; ".join(parts)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
@@ -107,12 +108,24 @@ def document_oauth2(
     app.swagger_ui_init_oauth = init
 
 
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """Yield the app's API routes as its OpenAPI document sees them, routers' included.
+
+    Recent FastAPI releases keep an included router as one entry of ``app.routes``
+    and walk it with ``iter_route_contexts`` (each context answers for its route,
+    with the router's prefix and dependencies), as their own OpenAPI builder does;
+    earlier ones copied every route into ``app.routes``.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in app.routes if walk is None else walk(app.routes):
+        if isinstance(getattr(route, "original_route", route), APIRoute):
+            yield route
+
+
 def _guarded_operations(app: FastAPI) -> dict[tuple[str, str], tuple[bool, list[str]]]:
     """Map each guarded operation to (guarded by a decorator?, the scopes it requires)."""
     found: dict[tuple[str, str], tuple[bool, list[str]]] = {}
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    for route in _api_routes(app):
         decorated = requirements_of(route.endpoint)
         requirements = [*decorated, *_dependency_requirements(route.dependant)]
         if not requirements:

@@ -523,6 +523,7 @@ def _asks_consent(page: TestResponse) -> bool:
     ("uri", "asked_again"),
     [
         ("http://127.0.0.1/cb", True),
+        ("https://localhost:8443/cb", True),
         ("com.example.native:/cb", True),
         ("https://app.example/cb", False),
     ],

@@ -17,7 +17,7 @@ import pytest
 from authmw import Authenticator, Settings
 from authmw.credentials import Credential
 from authmw.errors import InvalidToken
-from authmw.shared import RedisBus
+from authmw.shared import Invalidation, RedisBus
 from authmw.store.sql import SQLStore
 from tests.conftest import PASSWORD, SECRET_KEY, AuthenticatorFactory
 from tests.core.conftest import sqlite_file_url
@@ -119,15 +119,27 @@ def test_a_revoked_token_and_a_password_change_reach_the_other_instance(
 
 
 def test_an_app_disabled_on_one_instance_loses_its_tokens_on_the_other(
-    pair: tuple[Authenticator, Authenticator],
+    pair: tuple[Authenticator, Authenticator], redis_url: str, tmp_path: Path
 ) -> None:
     a, b = pair
-    disabled, other = user_token(a), user_token(a)  # two apps, one user
-    assert b.authenticate(Credential("bearer", disabled)) is not None
-    assert b.authenticate(Credential("bearer", other)) is not None
-    a.clients.disable(a.tokens.codec.decode(disabled).client_id)
-    eventually(lambda: refused(b, disabled), "B refuses the disabled app's token")
-    assert b.authenticate(Credential("bearer", other)) is not None  # only that app's
+    heard: list[Invalidation] = []
+    listener = RedisBus(redis_url, channel=f"authmw:test:{tmp_path.name}")
+    listener.subscribe(heard.append)
+    try:
+        eventually(lambda: listener.connected, "the listener subscribed")
+        disabled, other = user_token(a), user_token(a)  # two apps, one user
+        assert b.authenticate(Credential("bearer", disabled)) is not None
+        assert b.authenticate(Credential("bearer", other)) is not None
+        app_id = a.tokens.codec.decode(disabled).client_id
+        a.clients.disable(app_id)
+        eventually(lambda: refused(b, disabled), "B refuses the disabled app's token")
+        assert b.authenticate(Credential("bearer", other)) is not None  # only that app's
+        # An instance of an earlier release, mid-upgrade, knows only "subject": it
+        # hears that too, and drops the app's own (client credentials) tokens.
+        expected = {Invalidation("client", app_id), Invalidation("subject", app_id)}
+        eventually(lambda: expected <= set(heard), "both messages on the bus")
+    finally:
+        listener.close()
 
 
 def test_while_the_bus_is_down_every_request_is_checked_against_the_store(

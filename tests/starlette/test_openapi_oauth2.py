@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from authmw_starlette import requires_role, requires_scope
 from authmw_starlette.fastapi import RequireRole, RequireScope
@@ -42,6 +42,27 @@ def make_app(**options: Any) -> FastAPI:
     @requires_scope("reports:read")
     async def write_ledger() -> str:
         return "written"
+
+    # Routers, prefixed, with guards of their own and one on the router itself.
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/ledger")
+    @requires_scope("reports:read")
+    async def v1_ledger() -> str:
+        return "ledger"
+
+    @v1.get("/appointments", dependencies=[Depends(RequireScope("appointments:read"))])
+    async def v1_appointments() -> str:
+        return "appointments"
+
+    app.include_router(v1)
+    guarded = APIRouter()
+
+    @guarded.get("/plain")
+    async def plain() -> str:
+        return "plain"
+
+    app.include_router(guarded, prefix="/r", dependencies=[Depends(RequireScope("reports:read"))])
 
     document_oauth2(app, scopes=SCOPES, **options)
     return app
@@ -100,6 +121,13 @@ async def test_routes_guarded_by_a_decorator_are_documented_too() -> None:
             {"Bearer": []},
             {OAUTH2_SCHEME: ["reports:read"]},
         ]
+
+
+async def test_routes_of_included_routers_are_documented_like_the_apps_own() -> None:
+    paths = (await fetch(make_app(), "/openapi.json")).json()["paths"]
+    assert paths["/v1/ledger"]["get"]["security"] == paths["/ledger"]["put"]["security"]
+    assert {OAUTH2_SCHEME: ["appointments:read"]} in paths["/v1/appointments"]["get"]["security"]
+    assert {OAUTH2_SCHEME: ["reports:read"]} in paths["/r/plain"]["get"]["security"]
 
 
 async def test_a_decorated_app_gets_the_scheme_definitions_a_dependency_would_add() -> None:
