@@ -9,6 +9,7 @@ and loud failure when the middleware is missing or the decorator is misused.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
@@ -343,3 +344,7 @@ async def test_base_http_middleware_on_either_side(
     assert (allowed.status_code, allowed.text) == (200, "manager")
     assert refused.status_code == 403
     assert refused.json()["error"] == "insufficient_role"
+    # The stream Starlette 0.40 leaves unclosed sits in a reference cycle: collect it
+    # here, under the filter above. Collected later, at the garbage collector's
+    # whim, its warning lands on whichever test runs then.
+    gc.collect()
