@@ -67,7 +67,11 @@ class AuthMiddleware:
                     principal = await auth.authenticate_raw_async(raw)
         except AuthError as exc:
             error = exc
-        state = scope.setdefault("state", {})
+        # Servers put the lifespan state's copy in every scope: setdefault would
+        # build an empty dict on every request only to drop it.
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
         state["principal"] = principal
         state["auth_error"] = error
         if principal is None and self.require_auth and route_path(scope) not in self.public_paths:

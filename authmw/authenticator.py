@@ -133,7 +133,7 @@ class Authenticator:
             store.record_key_use, interval=self.settings.usage_flush_interval, clock=clock
         )
         self._alias_entry = self.cache.alias_entry
-        self._note_use = self.usage.note
+        self._uses = self.usage.pending
         #: Audit events (``authmw.audit`` logger, plus any hooks the application adds).
         self.audit = Audit()
         self.keys = ApiKeys(self)
@@ -308,7 +308,7 @@ class Authenticator:
         principal = entry.principal
         if principal.kind == "api_key" and principal.credential_id is not None:
             # The cold path that cached this key record()-ed it: the thread is running.
-            self._note_use(principal.credential_id, now)
+            self._uses[principal.credential_id] = now
         return principal
 
     def authenticate_raw(self, raw: RawCredential | None) -> Principal | None:

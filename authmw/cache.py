@@ -243,18 +243,24 @@ class UsageRecorder:
         self.interval = interval
         #: The monotonic clock ``record`` is given readings of (see ``flush``).
         self._clock = clock
-        self._pending: dict[str, float] = {}
-        #: ``note(credential_id, monotonic_now)``: :meth:`record` without starting the
-        #: thread, for the warm path, whose key was :meth:`record`-ed when it was verified.
-        #: A bound ``dict.__setitem__``, so it runs no Python code at all.
-        self.note: Callable[[str, float], None] = self._pending.__setitem__
+        #: Uses noted since the last batch: credential id -> monotonic reading. Never
+        #: replaced, so the warm path may hold it and assign into it directly
+        #: (``pending[credential_id] = now``): that is :meth:`record` without starting
+        #: the thread, for a key :meth:`record`-ed when it was verified. A plain
+        #: subscript assignment is the interpreter's commonest store, cheaper than
+        #: any call, bound ``__setitem__`` included.
+        self.pending: dict[str, float] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
 
+    def note(self, credential_id: str, monotonic_now: float) -> None:
+        """Note a use of a key already :meth:`record`-ed (the thread is running)."""
+        self.pending[credential_id] = monotonic_now
+
     def record(self, credential_id: str, monotonic_now: float) -> None:
         """Note a use (cheap: one dict assignment)."""
-        self._pending[credential_id] = monotonic_now
+        self.pending[credential_id] = monotonic_now
         if self._thread is None:
             self._start()
 
@@ -274,7 +280,7 @@ class UsageRecorder:
 
     def flush(self) -> None:
         """Write what was recorded since the last flush. Errors are logged, not raised."""
-        pending = self._pending
+        pending = self.pending
         taken: dict[str, float] = {}
         while pending:
             try:

@@ -60,7 +60,9 @@ class StepMiddleware:
         if level >= 3 and raw is not None:
             principal = auth.lookup_raw(raw) or await auth.authenticate_raw_async(raw)
         if level >= 4:
-            state = scope.setdefault("state", {})
+            state = scope.get("state")
+            if state is None:
+                state = scope["state"] = {}
             state["principal"] = principal
             state["auth_error"] = None
         if level >= 5:
