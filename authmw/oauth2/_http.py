@@ -15,7 +15,15 @@ from urllib.parse import parse_qsl
 
 from authmw._paths import route_path
 
-__all__ = ["MAX_BODY", "TOO_LARGE", "FormError", "HttpRequest", "HttpResponse", "parse_form"]
+__all__ = [
+    "MAX_BODY",
+    "TOO_LARGE",
+    "FormError",
+    "HttpRequest",
+    "HttpResponse",
+    "content_of",
+    "parse_form",
+]
 
 #: The largest request body the endpoints read. A token request is a few hundred bytes.
 MAX_BODY = 16 * 1024
@@ -134,6 +142,15 @@ _STATUS_TEXT = {
 }
 
 
+def content_of(method: str, response: HttpResponse) -> bytes:
+    """Return the content to send with ``response`` to a request made with ``method``.
+
+    None for HEAD (RFC 9110 section 9.3.2), whose Content-Length still gives the
+    size a GET would have received.
+    """
+    return b"" if method.upper() == "HEAD" else response.body
+
+
 def _not_found() -> HttpResponse:
     return HttpResponse.json(404, {"error": "not_found", "error_description": "No such endpoint."})
 
@@ -151,7 +168,7 @@ def wsgi_adapter(handles: Callable[[str], bool], handle: Handler, app: WSGIApp |
             response = _wsgi_call(environ, path, handle)
         status = f"{response.status} {_STATUS_TEXT.get(response.status, 'Status')}"
         start_response(status, [*response.headers, ("Content-Length", str(len(response.body)))])
-        return [response.body]
+        return [content_of(environ.get("REQUEST_METHOD", "GET"), response)]
 
     return wsgi
 
@@ -229,7 +246,9 @@ def asgi_adapter(
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": response.body})
+        await send(
+            {"type": "http.response.body", "body": content_of(scope.get("method", ""), response)}
+        )
 
     return asgi
 

@@ -96,6 +96,10 @@ _TOKEN_PARAMETERS = frozenset(
         "password",
     }
 )
+#: The methods of the endpoints that only read (server metadata, a user's
+#: consents). RFC 9110 section 9.3.2: HEAD answers as GET would, without the
+#: content (the adapters drop the body, keeping its Content-Length).
+_READ_METHODS = frozenset({"GET", "HEAD"})
 _TOKEN_HANDLING_PARAMETERS = frozenset({"client_id", "token", "token_type_hint"})
 
 #: RFC 6749 section 3.3: scope = scope-token *( SP scope-token ).
@@ -313,8 +317,8 @@ class AuthEndpoints:
 
     def _metadata_request(self, request: HttpRequest) -> HttpResponse:
         """RFC 8414 server metadata."""
-        if request.method != "GET":
-            return _error(405, "invalid_request", "Use GET.", ("Allow", "GET"))
+        if request.method not in _READ_METHODS:
+            return _error(405, "invalid_request", "Use GET.", ("Allow", "GET, HEAD"))
         issuer = self.issuer or _issuer_of(request, self._address(request) != request.peer)
         body = {
             "issuer": issuer,
@@ -370,8 +374,8 @@ class AuthEndpoints:
         if isinstance(caller, HttpResponse):
             return caller
         if request.path == CONSENTS_PATH:
-            if request.method != "GET":
-                return _error(405, "invalid_request", "Use GET.", ("Allow", "GET"))
+            if request.method not in _READ_METHODS:
+                return _error(405, "invalid_request", "Use GET.", ("Allow", "GET, HEAD"))
             consents = self.authenticator.store.list_consents(subject=caller.subject)
             names = {c.id: c.name for c in self.authenticator.store.list_clients(kind="app")}
             return HttpResponse.json(

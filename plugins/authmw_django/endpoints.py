@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from authmw.authenticator import Authenticator
 from authmw.oauth2 import AuthEndpoints
 from authmw.oauth2 import HttpRequest as NeutralRequest
-from authmw.oauth2._http import MAX_BODY, TOO_LARGE
+from authmw.oauth2._http import MAX_BODY, TOO_LARGE, content_of
 from authmw_django.conf import get_authenticator
 from authmw_django.middleware import PUBLIC_VIEW
 
@@ -74,7 +74,8 @@ def oauth_view(**options: Any) -> View:
                     scheme="https" if request.is_secure() else "http",
                 )
             )
-        response = HttpResponse(answer.body, status=answer.status)
+        response = HttpResponse(content_of(request.method or "GET", answer), status=answer.status)
+        response["Content-Length"] = str(len(answer.body))
         for name, value in answer.headers:
             if name.lower() == "set-cookie":
                 # Django keeps cookies apart from headers: a response may set several.

@@ -730,7 +730,8 @@ def test_metadata_issuer_defaults_to_the_request_origin(browser: Browser) -> Non
 
 
 def test_metadata_is_get_only(browser: Browser) -> None:
-    assert browser.app.post(METADATA, expect_errors=True).status_int == 405
+    refused = browser.app.post(METADATA, expect_errors=True)
+    assert (refused.status_int, refused.headers["Allow"]) == (405, "GET, HEAD")
 
 
 # -- the same rules over ASGI ------------------------------------------------------------------

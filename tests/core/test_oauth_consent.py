@@ -828,10 +828,33 @@ async def test_deleting_an_app_without_consent_is_404(
 
 async def test_the_consents_api_takes_get_and_delete_only(wsgi: Driver, world: World) -> None:
     own = _bearer(await _user_token(wsgi, world))
-    assert (await wsgi.send(CONSENTS, method="POST", headers=own)).status == 405
+    refused = await wsgi.send(CONSENTS, method="POST", headers=own)
+    assert (refused.status, refused.header("allow")) == (405, "GET, HEAD")
     assert (
         await wsgi.send(f"{CONSENTS}/x", method="GET", headers=own, content_type=None)
     ).status == 405
+
+
+async def test_head_answers_as_get_would_without_the_content(
+    driver: Driver, browser: Browser, world: World, wide: IssuedClient
+) -> None:
+    # RFC 9110 section 9.3.2, on both read-only endpoints: the same status and
+    # header fields, Content-Length included, and no content.
+    await _delegated(driver, browser, wide)
+    own = _bearer(await _user_token(driver, world))
+    for path, headers in (("/.well-known/oauth-authorization-server", {}), (CONSENTS, own)):
+        got = await driver.send(path, method="GET", headers=headers, content_type=None)
+        head = await driver.send(path, method="HEAD", headers=headers, content_type=None)
+        assert (got.status, head.status, head.body) == (200, 200, b""), path
+        assert len(got.body) > 0
+        assert head.header("content-length") == str(len(got.body)), path
+        assert head.header("content-type") == got.header("content-type") == "application/json"
+        assert head.header("cache-control") == got.header("cache-control")
+    # Without a token, HEAD is refused as GET is: the status and the challenge.
+    anonymous = await driver.send(CONSENTS, method="HEAD", content_type=None)
+    assert anonymous.status == 401
+    assert anonymous.body == b""
+    assert anonymous.header("www-authenticate") is not None
 
 
 # -- audit -------------------------------------------------------------------------------------

@@ -159,7 +159,12 @@ def test_require_auth_leaves_the_oauth_endpoints_open(
         headers={"Authorization": basic_auth(machine.client.id, machine.secret)},
     )
     assert token.status_code == 200, token.content
-    assert client.get("/.well-known/oauth-authorization-server").status_code == 200
+    metadata = client.get("/.well-known/oauth-authorization-server")
+    assert metadata.status_code == 200
+    # HEAD answers as GET, with the Content-Length a GET gets (RFC 9110 section 9.3.2).
+    head = client.head("/.well-known/oauth-authorization-server")
+    assert head.status_code == 200
+    assert head["Content-Length"] == str(len(metadata.content))
     # The consents API still wants the user's token, as everywhere: the view's own 401.
     consents = client.get("/oauth/consents")
     assert consents.status_code == 401
