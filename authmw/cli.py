@@ -148,7 +148,12 @@ def client_json(client: Client, now: datetime, *, secret: str | None = None) -> 
             "public": client.public,
             "first_party": client.first_party,
         }
-    out |= {"disabled": client.disabled, "status": _client_status(client, now)}
+    out |= {
+        "disabled": client.disabled,
+        # Set once it was ever disabled: what it held before then stays dead.
+        "disabled_at": _iso(client.disabled_at),
+        "status": _client_status(client, now),
+    }
     if not client.public:
         out["previous_secret_expires_at"] = _iso(_grace_end(client, now))
     out["created_at"] = _iso(client.created_at)
@@ -879,10 +884,16 @@ def _set_disabled(
     _of_kind(auth, client_id, kind)
     if disabled:
         client = auth.clients.disable(client_id)
-        message = f"Disabled {kind} {client.id} {client.name!r}: it can no longer authenticate"
+        message = (
+            f"Disabled {kind} {client.id} {client.name!r}: it can no longer authenticate,"
+            " and what it holds now stays dead"
+        )
     else:
         client = auth.clients.enable(client_id)
-        message = f"Enabled {kind} {client.id} {client.name!r}"
+        message = (
+            f"Enabled {kind} {client.id} {client.name!r}: it gets new tokens;"
+            " those from before it was disabled stay dead"
+        )
     if as_json:
         _print_json(client_json(client, datetime.now(UTC)))
     else:
@@ -1007,7 +1018,7 @@ def apps_list(state: CommandState, *, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def clients_disable(state: CommandState, *, client_id: str, as_json: bool) -> None:
-    """Disable client ID: its secret stops authenticating."""
+    """Disable client ID: its secret stops authenticating and its tokens end for good."""
     _set_disabled(state, client_id, "client", disabled=True, as_json=as_json)
 
 
@@ -1016,7 +1027,7 @@ def clients_disable(state: CommandState, *, client_id: str, as_json: bool) -> No
 @json_option
 @click.pass_obj
 def apps_disable(state: CommandState, *, client_id: str, as_json: bool) -> None:
-    """Disable app ID: it can no longer authenticate or obtain tokens."""
+    """Disable app ID: it can no longer authenticate or obtain tokens; its tokens end for good."""
     _set_disabled(state, client_id, "app", disabled=True, as_json=as_json)
 
 
@@ -1025,7 +1036,7 @@ def apps_disable(state: CommandState, *, client_id: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def clients_enable(state: CommandState, *, client_id: str, as_json: bool) -> None:
-    """Re-enable client ID."""
+    """Re-enable client ID (its tokens from before the disable stay dead)."""
     _set_disabled(state, client_id, "client", disabled=False, as_json=as_json)
 
 
@@ -1034,7 +1045,7 @@ def clients_enable(state: CommandState, *, client_id: str, as_json: bool) -> Non
 @json_option
 @click.pass_obj
 def apps_enable(state: CommandState, *, client_id: str, as_json: bool) -> None:
-    """Re-enable app ID."""
+    """Re-enable app ID (its tokens and codes from before the disable stay dead)."""
     _set_disabled(state, client_id, "app", disabled=False, as_json=as_json)
 
 

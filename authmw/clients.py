@@ -264,16 +264,24 @@ class Clients:
         Every access token issued to it ends at once: its client-credentials
         tokens and the tokens it holds for users alike (cached verifications are
         dropped here and, with a shared bus, on every instance). Its refresh
-        tokens are refused, since the client can no longer authenticate.
+        tokens and the codes it has not exchanged are refused too. All of them
+        stay dead if it is enabled again (``Client.disabled_at``).
         """
-        client = self._auth.store.update_client(client_id, disabled=True)
+        client = self._auth.store.update_client(
+            client_id, disabled=True, disabled_at=datetime.now(UTC)
+        )
         # "subject" too: a client's own tokens have it as their subject, and an
         # instance of an earlier release, during a rolling upgrade, knows only that.
         self._auth.invalidate(subject=client_id, client_id=client_id)
         return client
 
     def enable(self, client_id: str) -> Client:
-        """Re-enable a disabled client or app; its unexpired tokens work again at once."""
+        """Re-enable a disabled client or app: it authenticates again and gets new tokens.
+
+        What was issued to it before it was disabled stays dead, as a user's tokens
+        do when the user is enabled again: a client disabled because its secret
+        leaked comes back with none of the tokens the leak may have given away.
+        """
         client = self._auth.store.update_client(client_id, disabled=False)
         # The disabled record is remembered for token checks: forget it here and,
         # with a shared bus, on every instance.

@@ -490,6 +490,8 @@ class Tokens:
         # A token of another client is answered exactly like an unknown one.
         if record is None or record.client_id != client.id or record.revoked_at is not None:
             raise invalid
+        if client.predates_disable(record.created_at):
+            raise invalid  # issued before the client was disabled: dead for good
         now = datetime.now(UTC)
         if record.used_at is not None:
             self._replayed(record, now)
@@ -653,6 +655,9 @@ class Tokens:
             or min(record.expires_at, record.idle_expires_at) <= now
         ):
             return inactive
+        client = self._auth.store.get_client(record.client_id)
+        if client is None or client.disabled or client.predates_disable(record.created_at):
+            return inactive
         user = self._auth.store.get_user(record.subject)
         if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
             return inactive
@@ -680,17 +685,15 @@ class Tokens:
         if claims.kind == "client":
             principal = self._client_principal(claims, client)
         else:
-            _check_issued_to(client)
+            _check_issued_to(client, claims.issued_at)
             principal = self._user_principal(claims, store.get_user(claims.subject))
         return principal, claims
 
     # -- verification (the authenticator's cold path for access tokens) -----------------
 
     def _client_principal(self, claims: AccessClaims, client: Client | None) -> Principal:
-        if client is None or client.disabled:
-            raise InvalidToken()
         return self._auth.policy.client_principal(
-            client,
+            _check_issued_to(client, claims.issued_at),
             scopes=claims.scopes,
             credential_id=claims.token_id,
             expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
@@ -738,7 +741,7 @@ class Tokens:
             fetched, client = yield from self._fresh(
                 self._clients, claims.client_id, now, self._auth.store.get_client
             )
-            _check_issued_to(client)
+            _check_issued_to(client, claims.issued_at)
             fetched_user, user = yield from self._fresh(
                 self._users, claims.subject, now, self._auth.store.get_user
             )
@@ -808,10 +811,15 @@ class Tokens:
                 self._clients.pop(subject, None)
 
 
-def _check_issued_to(client: Client | None) -> None:
-    """Refuse a user's token whose client or app is gone or disabled."""
-    if client is None or client.disabled:
+def _check_issued_to(client: Client | None, issued_at: float) -> Client:
+    """Return the client or app a token was issued to, or refuse the token.
+
+    Refused: the client is gone, disabled, or was disabled after the token was
+    issued (and has been enabled since).
+    """
+    if client is None or client.disabled or client.predates_disable(issued_at):
         raise InvalidToken()
+    return client
 
 
 def _ask(call: Callable[[], T]) -> Flow[T]:

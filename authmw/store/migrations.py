@@ -2,7 +2,8 @@
 
 The revisions live in ``authmw/migrations/versions`` and reproduce how the
 schema grew: ``0001`` users and API keys, ``0002`` OAuth2 clients, refresh
-tokens and revocations, ``0003`` authorization codes and consents.
+tokens and revocations, ``0003`` authorization codes and consents, ``0004``
+when each client was last disabled.
 
 >>> upgrade("sqlite:///authmw.db")   # what `authmw db upgrade` does
 >>> current("sqlite:///authmw.db") == head()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ CLIENT_FIELDS = {
     "scopes",
     "roles",
     "disabled",
+    "disabled_at",
     "status",
     "previous_secret_expires_at",
     "created_at",
@@ -37,6 +38,7 @@ APP_FIELDS = {
     "public",
     "first_party",
     "disabled",
+    "disabled_at",
     "status",
     "previous_secret_expires_at",
     "created_at",
@@ -162,9 +164,14 @@ def test_clients_disable_and_enable(cli: Cli, open_auth: Authenticator) -> None:
     out = cli.json("clients", "disable", client_id)
     assert set(out) == CLIENT_FIELDS
     assert (out["disabled"], out["status"]) == (True, "disabled")
+    disabled_at = datetime.fromisoformat(out["disabled_at"])
+    assert datetime.now(UTC) - disabled_at < timedelta(minutes=1)
     assert open_auth.clients.authenticate(client_id, secret) is None
     assert "it can no longer authenticate" in cli.ok("clients", "disable", client_id).output
-    assert cli.json("clients", "enable", client_id)["disabled"] is False
+    enabled = cli.json("clients", "enable", client_id)
+    assert enabled["disabled"] is False
+    # Still says when it was last disabled: its tokens from before then stay dead.
+    assert datetime.fromisoformat(enabled["disabled_at"]) >= disabled_at
     assert open_auth.clients.authenticate(client_id, secret) is not None
     assert "Enabled client" in cli.ok("clients", "enable", client_id).output
     assert "no client with id 'nope'" in cli.fails("clients", "disable", "nope")

@@ -37,12 +37,15 @@ from authmw.store import migrations as m
 from authmw.store.sql import SQLStore, create_engine, metadata, users
 from tests.core.conftest import sqlite_file_url
 
-REVISIONS = ["0001", "0002", "0003"]
+REVISIONS = ["0001", "0002", "0003", "0004"]
+#: The revisions a release from before migrations could have left (by their tables).
+UNVERSIONED = ["0001", "0002", "0003"]
 #: The tables each revision adds, in the order of the history.
-ADDED = {
+ADDED: dict[str, set[str]] = {
     "0001": {"authmw_users", "authmw_api_keys"},
     "0002": {"authmw_clients", "authmw_refresh_tokens", "authmw_revocations"},
     "0003": {"authmw_authorization_codes", "authmw_consents"},
+    "0004": set(),  # a column: authmw_clients.disabled_at
 }
 SECRET_KEY = "migrations-test-signing-key-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -173,8 +176,13 @@ def all_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
 
 def create_legacy(engine: sa.Engine, revision: str) -> None:
     """Make a database the way a release from before migrations did: create_all, no version."""
+    assert revision in UNVERSIONED
     wanted = set().union(*(ADDED[r] for r in REVISIONS[: REVISIONS.index(revision) + 1]))
     metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if t.name in wanted])
+    if "authmw_clients" in wanted:
+        # Those releases' clients table had no disabled_at (revision 0004 adds it).
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE authmw_clients DROP COLUMN disabled_at"))
 
 
 def authenticator(engine: sa.Engine, hasher: PasswordHasher) -> Authenticator:
@@ -230,7 +238,7 @@ def test_the_wheel_build_keeps_the_migrations() -> None:
 
 
 def test_current_and_head(db: Database) -> None:
-    assert m.head() == "0003"
+    assert m.head() == "0004"
     assert m.current(db.engine) is None
     assert m.current(db.url) is None  # a URL works as well as an engine
     m.upgrade(db.engine, "0001")
@@ -322,7 +330,8 @@ def test_offline_mode_writes_the_ddl_as_sql() -> None:
     for table in (*metadata.tables, m.VERSION_TABLE):
         assert f"CREATE TABLE {table} (" in script
     assert "CREATE INDEX ix_authmw_api_keys_owner_id" in script
-    assert "UPDATE authmw_alembic_version SET version_num='0003'" in script
+    assert "ALTER TABLE authmw_clients ADD COLUMN disabled_at TIMESTAMP WITH TIME ZONE" in script
+    assert "UPDATE authmw_alembic_version SET version_num='0004'" in script
 
 
 # -- data survives every step ---------------------------------------------------------------------
@@ -400,10 +409,19 @@ def test_step_by_step_upgrade_keeps_every_row(db: Database, hasher: PasswordHash
     at_0003 = all_rows(db.engine)
     assert all(at_0003[t] for t in metadata.tables), "every table holds a row"
 
-    # The head (today 0003; a later revision must keep all of this too).
+    # 0004: when each client was last disabled; none of these ever was.
+    m.upgrade(db.engine, "0004")
+    assert m.current(db.engine) == "0004"
+    at_0004 = {
+        **at_0003,
+        "authmw_clients": [{**row, "disabled_at": None} for row in at_0003["authmw_clients"]],
+    }
+    assert all_rows(db.engine) == at_0004
+
+    # The head (today 0004; a later revision must keep all of this too).
     m.upgrade(db.engine)
     assert m.current(db.engine) == m.head()
-    assert {t: all_rows(db.engine)[t] for t in at_0003} == at_0003
+    assert {t: all_rows(db.engine)[t] for t in at_0004} == at_0004
     auth.close()
 
     # The records read back equal, through a fresh authenticator on the upgraded database.
@@ -436,7 +454,7 @@ def test_step_by_step_upgrade_keeps_every_row(db: Database, hasher: PasswordHash
 # -- databases made before migrations -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("revision", REVISIONS)
+@pytest.mark.parametrize("revision", UNVERSIONED)
 def test_a_database_from_before_migrations_is_recognised_and_upgraded(
     db: Database, hasher: PasswordHasher, revision: str
 ) -> None:
@@ -599,33 +617,33 @@ def test_cli_db_current_and_upgrade(db: Database) -> None:
     assert run_json(db, "db", "current") == {
         "database": shown,
         "current": "0001",
-        "head": "0003",
+        "head": "0004",
         "upgrade_pending": True,
     }
     text = run(db, "db", "current").output
-    assert "Schema revision 0001; the latest is 0003: run `authmw db upgrade`" in text
+    assert "Schema revision 0001; the latest is 0004: run `authmw db upgrade`" in text
 
     assert run_json(db, "db", "upgrade", "--revision", "0002") == {
         "database": shown,
         "current": "0002",
         "previous": "0001",
-        "head": "0003",
+        "head": "0004",
         "upgrade_pending": True,
     }
     upgraded = run(db, "db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert "Schema upgraded from revision 0002 to 0003" in upgraded.output
+    assert "Schema upgraded from revision 0002 to 0004" in upgraded.output
     assert run_json(db, "db", "current") == {
         "database": shown,
-        "current": "0003",
-        "head": "0003",
+        "current": "0004",
+        "head": "0004",
         "upgrade_pending": False,
     }
-    assert "Schema revision 0003 (the latest)" in run(db, "db", "current").output
+    assert "Schema revision 0004 (the latest)" in run(db, "db", "current").output
     again = run_json(db, "db", "upgrade")
     assert (again["previous"], again["current"], again["upgrade_pending"]) == (
-        "0003",
-        "0003",
+        "0004",
+        "0004",
         False,
     )
     assert "nothing to upgrade" in run(db, "db", "upgrade").output
@@ -638,7 +656,7 @@ def test_cli_db_upgrade_of_an_empty_database(db: Database) -> None:
     assert run_json(db, "db", "current")["current"] is None
     assert "No authmw tables yet" in run(db, "db", "current").output
     out = run_json(db, "db", "upgrade")
-    assert (out["previous"], out["current"]) == (None, "0003")
+    assert (out["previous"], out["current"]) == (None, "0004")
     assert differences(db.engine) == []
 
 
@@ -649,7 +667,7 @@ def test_cli_init_upgrades_an_old_database(db: Database, hasher: PasswordHasher)
     auth.close()
     result = run(db, "init", AUTHMW_SECRET_KEY="k1" * 16)
     assert result.exit_code == 0, result.output
-    assert "Schema upgraded from revision 0001 to 0003" in result.output
+    assert "Schema upgraded from revision 0001 to 0004" in result.output
     assert m.current(db.engine) == m.head()
     assert [u["username"] for u in run_json(db, "users", "list")] == ["alice"]
     assert "Schema upgraded" not in run(db, "init", AUTHMW_SECRET_KEY="k1" * 16).output
@@ -662,8 +680,8 @@ def test_cli_db_errors(db: Database, tmp_path: Path) -> None:
     m.upgrade(db.engine)
     older = run(db, "db", "upgrade", "--revision", "0001")  # upgrade never goes back
     assert older.exit_code == 0, older.output
-    assert "Schema revision 0003: nothing to upgrade" in older.output
-    assert m.current(db.engine) == "0003"
+    assert "Schema revision 0004: nothing to upgrade" in older.output
+    assert m.current(db.engine) == "0004"
     missing = Database(f"sqlite:///{tmp_path / 'missing.db'}", db.engine)
     assert "authmw init" in fails(missing, "db", "current")
     assert not (tmp_path / "missing.db").exists()

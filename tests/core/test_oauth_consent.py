@@ -342,6 +342,20 @@ async def test_a_delegated_refresh_works_and_rotates(
     assert refused(world, second["access_token"])
 
 
+async def test_a_code_issued_before_the_app_was_disabled_stays_dead_once_it_is_enabled(
+    driver: Driver, browser: Browser, world: World, wide: IssuedClient
+) -> None:
+    pkce = Pkce.new()
+    code = browser.code(wide.client.id, pkce)
+    world.auth.clients.disable(wide.client.id)
+    world.auth.clients.enable(wide.client.id)
+    assert_token_error(await exchange(driver, wide, code, pkce), 400, "invalid_grant")
+    # A code issued once it is enabled again is exchanged as usual.
+    pkce = Pkce.new()
+    fresh = await exchange(driver, wide, browser.code(wide.client.id, pkce), pkce)
+    assert fresh.status == 200, fresh.body
+
+
 async def test_a_code_is_single_use_and_a_replay_revokes_the_first_tokens(
     driver: Driver, browser: Browser, world: World, wide: IssuedClient
 ) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -309,8 +311,79 @@ def test_disabling_an_app_ends_the_tokens_it_holds_for_users(
         auth.authenticate(bearer(issued.access_token))
     assert auth.tokens.introspect(issued.access_token) == {"active": False}
     assert auth.authenticate(bearer(other.access_token)) is not None
-    auth.clients.enable(app.id)
-    assert auth.authenticate(bearer(issued.access_token)) is not None
+    enabled = auth.clients.enable(app.id)
+    # Enabled again, the app gets new tokens; what it held before stays dead.
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(issued.access_token))
+    assert auth.tokens.introspect(issued.access_token) == {"active": False}
+    assert issued.refresh_token is not None
+    assert auth.tokens.introspect(issued.refresh_token) == {"active": False}
+    with pytest.raises(GrantError):
+        auth.tokens.refresh(issued.refresh_token, enabled, None)
+    next_second()
+    fresh = auth.tokens.issue_for_user(record, enabled, frozenset(), kind=kind)
+    assert auth.authenticate(bearer(fresh.access_token)) is not None
+    assert fresh.refresh_token is not None
+    assert auth.tokens.refresh(fresh.refresh_token, enabled, None).access_token
+
+
+def next_second() -> None:
+    """Wait for the wall clock's next whole second: an access token's ``iat`` has no finer grain.
+
+    A token issued in the same second as its client's disable counts as issued
+    before it (``Client.predates_disable``), so a test that disables, enables and
+    issues again waits for the second to turn.
+    """
+    time.sleep(1.01 - time.time() % 1)
+
+
+def test_a_re_enabled_client_gets_new_tokens_and_its_old_ones_stay_dead(
+    authenticator: Authenticator,
+) -> None:
+    auth = authenticator
+    created = auth.clients.create_client("billing", team="ops", scopes=["reports:read"])
+    old = auth.tokens.issue_for_client(created.client, frozenset({"reports:read"}))
+    assert auth.authenticate(bearer(old.access_token)) is not None
+    disabled = auth.clients.disable(created.client.id)
+    assert disabled.disabled_at is not None
+    enabled = auth.clients.enable(created.client.id)
+    assert (enabled.disabled, enabled.disabled_at) == (False, disabled.disabled_at)
+    assert auth.clients.authenticate(created.client.id, created.secret or "") == enabled
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(old.access_token))
+    assert auth.tokens.introspect(old.access_token) == {"active": False}
+    next_second()
+    new = auth.tokens.issue_for_client(enabled, frozenset({"reports:read"}))
+    principal = auth.authenticate(bearer(new.access_token))
+    assert principal is not None
+    assert principal.client_id == created.client.id
+
+
+def test_predates_disable_errs_towards_refusing_within_the_second() -> None:
+    disabled_at = datetime(2026, 11, 23, 12, 0, 5, 500000, tzinfo=UTC)
+    client = Client(
+        id="c",
+        name="c",
+        kind="client",
+        team="ops",
+        scopes=frozenset(),
+        roles=frozenset(),
+        redirect_uris=(),
+        public=False,
+        first_party=False,
+        created_at=disabled_at - timedelta(days=1),
+        disabled_at=disabled_at,
+    )
+    second = int(disabled_at.timestamp())
+    # An access token's iat: the whole second it was issued in, rounded down.
+    assert client.predates_disable(second - 1)
+    assert client.predates_disable(second)  # maybe after the disable: refused all the same
+    assert not client.predates_disable(second + 1)
+    # A refresh token's or a code's creation time is exact.
+    assert client.predates_disable(disabled_at - timedelta(microseconds=1))
+    assert not client.predates_disable(disabled_at)
+    # Never disabled: nothing predates a disable.
+    assert not dataclasses.replace(client, disabled_at=None).predates_disable(0)
 
 
 def app_of(auth: Authenticator, issued: IssuedTokens) -> Client:
