@@ -150,8 +150,8 @@ def client_json(client: Client, now: datetime, *, secret: str | None = None) -> 
         }
     out |= {
         "disabled": client.disabled,
-        # Set once it was ever disabled: what it held before then stays dead.
-        "disabled_at": _iso(client.disabled_at),
+        # Set once it was enabled again after a disable: what it held before is dead.
+        "reenabled_at": _iso(client.reenabled_at),
         "status": _client_status(client, now),
     }
     if not client.public:
@@ -881,7 +881,7 @@ def _set_disabled(
     state: CommandState, client_id: str, kind: str, *, disabled: bool, as_json: bool
 ) -> None:
     auth = state.authenticator()
-    _of_kind(auth, client_id, kind)
+    was = _of_kind(auth, client_id, kind)
     if disabled:
         client = auth.clients.disable(client_id)
         message = (
@@ -892,7 +892,9 @@ def _set_disabled(
         client = auth.clients.enable(client_id)
         message = (
             f"Enabled {kind} {client.id} {client.name!r}: it gets new tokens;"
-            " those from before it was disabled stay dead"
+            " those issued before stay dead"
+            if was.disabled
+            else f"{kind.capitalize()} {client.id} {client.name!r} was not disabled: no change"
         )
     if as_json:
         _print_json(client_json(client, datetime.now(UTC)))

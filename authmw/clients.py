@@ -265,11 +265,9 @@ class Clients:
         tokens and the tokens it holds for users alike (cached verifications are
         dropped here and, with a shared bus, on every instance). Its refresh
         tokens and the codes it has not exchanged are refused too. All of them
-        stay dead if it is enabled again (``Client.disabled_at``).
+        stay dead if it is enabled again (see :meth:`enable`).
         """
-        client = self._auth.store.update_client(
-            client_id, disabled=True, disabled_at=datetime.now(UTC)
-        )
+        client = self._auth.store.update_client(client_id, disabled=True)
         # "subject" too: a client's own tokens have it as their subject, and an
         # instance of an earlier release, during a rolling upgrade, knows only that.
         self._auth.invalidate(subject=client_id, client_id=client_id)
@@ -281,8 +279,16 @@ class Clients:
         What was issued to it before it was disabled stays dead, as a user's tokens
         do when the user is enabled again: a client disabled because its secret
         leaked comes back with none of the tokens the leak may have given away.
+        The line is drawn now (``Client.reenabled_at``), not at the disable, so it
+        takes also what a request under way at the disable went on to issue.
+        Enabling a client that is not disabled changes nothing.
         """
-        client = self._auth.store.update_client(client_id, disabled=False)
+        current = self.get(client_id)
+        if not current.disabled:
+            return current
+        client = self._auth.store.update_client(
+            client_id, disabled=False, reenabled_at=datetime.now(UTC)
+        )
         # The disabled record is remembered for token checks: forget it here and,
         # with a shared bus, on every instance.
         self._auth.invalidate(subject=client_id, client_id=client_id)

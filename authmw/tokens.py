@@ -490,8 +490,8 @@ class Tokens:
         # A token of another client is answered exactly like an unknown one.
         if record is None or record.client_id != client.id or record.revoked_at is not None:
             raise invalid
-        if client.predates_disable(record.created_at):
-            raise invalid  # issued before the client was disabled: dead for good
+        if client.predates_reenable(record.created_at):
+            raise invalid  # issued before the client was last re-enabled: dead for good
         now = datetime.now(UTC)
         if record.used_at is not None:
             self._replayed(record, now)
@@ -656,7 +656,7 @@ class Tokens:
         ):
             return inactive
         client = self._auth.store.get_client(record.client_id)
-        if client is None or client.disabled or client.predates_disable(record.created_at):
+        if client is None or client.disabled or client.predates_reenable(record.created_at):
             return inactive
         user = self._auth.store.get_user(record.subject)
         if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
@@ -815,9 +815,9 @@ def _check_issued_to(client: Client | None, issued_at: float) -> Client:
     """Return the client or app a token was issued to, or refuse the token.
 
     Refused: the client is gone, disabled, or was disabled after the token was
-    issued (and has been enabled since).
+    issued (and has been enabled again since).
     """
-    if client is None or client.disabled or client.predates_disable(issued_at):
+    if client is None or client.disabled or client.predates_reenable(issued_at):
         raise InvalidToken()
     return client
 

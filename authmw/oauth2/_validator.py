@@ -519,8 +519,8 @@ class Validator(RequestValidator):  # type: ignore[misc]
             return False
         if record.expires_at <= now or not _s256_matches(verifier, record.code_challenge):
             return False
-        if client.record.predates_disable(record.created_at):
-            return False  # issued before the app was disabled: dead for good
+        if client.record.predates_reenable(record.created_at):
+            return False  # issued before the app was last re-enabled: dead for good
         redirect_uri = request.redirect_uri
         if redirect_uri is None:
             # Left out, oauthlib substitutes the one registered URI and compares it

@@ -117,8 +117,8 @@ class Client:
     and ``roles`` is empty. ``redirect_uris`` (apps only) are exact strings, in
     registration order. A ``public`` app has no secret. During a secret rotation
     the previous secret's hash is kept until ``previous_secret_expires_at``.
-    ``disabled_at`` is when it was last disabled: what was issued to it before
-    then (tokens, refresh tokens, codes) stays dead once it is enabled again.
+    ``reenabled_at`` is when it was last enabled again after being disabled:
+    what was issued to it before then (tokens, refresh tokens, codes) is dead.
     """
 
     id: str
@@ -135,21 +135,23 @@ class Client:
     secret_hash: str | None = field(default=None, repr=False)
     previous_secret_hash: str | None = field(default=None, repr=False)
     previous_secret_expires_at: datetime | None = None
-    disabled_at: datetime | None = None
+    reenabled_at: datetime | None = None
 
-    def predates_disable(self, issued_at: datetime | float) -> bool:
-        """Whether something issued at ``issued_at`` was issued before the client was last disabled.
+    def predates_reenable(self, issued_at: datetime | float) -> bool:
+        """Whether ``issued_at`` comes before the client was last enabled again after a disable.
 
-        ``issued_at`` is a time or epoch seconds: an access token's ``iat``, a
-        whole second rounded down, so a token issued in the same second after a
-        disable counts as before it. That errs towards refusing: the client
-        asks for another token.
+        Whatever was issued before then stays dead: what it held when it was
+        disabled, and whatever a request already under way when it was disabled
+        went on to issue. ``issued_at`` is a time or epoch seconds: an access
+        token's ``iat``, a whole second rounded down, so a token issued in the
+        very second of the re-enable counts as before it. That errs towards
+        refusing: the client asks for another token.
         """
-        if self.disabled_at is None:
+        if self.reenabled_at is None:
             return False
         if isinstance(issued_at, datetime):
-            return issued_at < self.disabled_at
-        return issued_at < self.disabled_at.timestamp()
+            return issued_at < self.reenabled_at
+        return issued_at < self.reenabled_at.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +339,7 @@ class Store(Protocol):
         client_id: str,
         *,
         disabled: bool | None = None,
-        disabled_at: datetime | None = None,
+        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,

@@ -3,7 +3,7 @@
 The revisions live in ``authmw/migrations/versions`` and reproduce how the
 schema grew: ``0001`` users and API keys, ``0002`` OAuth2 clients, refresh
 tokens and revocations, ``0003`` authorization codes and consents, ``0004``
-when each client was last disabled.
+when each client was last enabled again after a disable.
 
 >>> upgrade("sqlite:///authmw.db")   # what `authmw db upgrade` does
 >>> current("sqlite:///authmw.db") == head()
@@ -119,7 +119,7 @@ def alembic_config(url: str | None = None) -> Config:
 
     For maintainers' own Alembic commands, e.g. writing the next revision::
 
-        command.revision(alembic_config(url), "what changed", autogenerate=True, rev_id="0004")
+        command.revision(alembic_config(url), "what changed", autogenerate=True, rev_id="0005")
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

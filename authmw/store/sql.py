@@ -112,8 +112,8 @@ clients = sa.Table(
     sa.Column("previous_secret_hash", sa.String(128), nullable=True),
     sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    # Added by revision 0004: when the client was last disabled (Client.predates_disable).
-    sa.Column("disabled_at", UTCDateTime, nullable=True),
+    # Added by revision 0004: when it was last enabled again (Client.predates_reenable).
+    sa.Column("reenabled_at", UTCDateTime, nullable=True),
 )
 
 refresh_tokens = sa.Table(
@@ -250,7 +250,7 @@ def _client(m: Mapping[Any, Any]) -> Client:
         secret_hash=m["secret_hash"],
         previous_secret_hash=m["previous_secret_hash"],
         previous_secret_expires_at=m["previous_secret_expires_at"],
-        disabled_at=m["disabled_at"],
+        reenabled_at=m["reenabled_at"],
     )
 
 
@@ -681,12 +681,13 @@ class SQLStore:
                         previous_secret_hash=client.previous_secret_hash,
                         previous_secret_expires_at=client.previous_secret_expires_at,
                         created_at=client.created_at,
-                        # Named only when set (a new client never is), so the insert
-                        # works on a database still at revision 0003 as well.
+                        # Named only when set, as a new client's never is: the insert
+                        # then also runs on a database at an earlier revision, where
+                        # the migration tests write clients one revision at a time.
                         **(
                             {}
-                            if client.disabled_at is None
-                            else {"disabled_at": client.disabled_at}
+                            if client.reenabled_at is None
+                            else {"reenabled_at": client.reenabled_at}
                         ),
                     )
                 )
@@ -713,7 +714,7 @@ class SQLStore:
         client_id: str,
         *,
         disabled: bool | None = None,
-        disabled_at: datetime | None = None,
+        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,
@@ -727,8 +728,8 @@ class SQLStore:
         values: dict[str, Any] = {}
         if disabled is not None:
             values["disabled"] = disabled
-        if disabled_at is not None:
-            values["disabled_at"] = disabled_at
+        if reenabled_at is not None:
+            values["reenabled_at"] = reenabled_at
         if secret_hash is not None:
             values["secret_hash"] = secret_hash
         if previous_secret_hash is not None:

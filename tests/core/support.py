@@ -141,7 +141,7 @@ class CountingStore:
         client_id: str,
         *,
         disabled: bool | None = None,
-        disabled_at: datetime | None = None,
+        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,
@@ -151,7 +151,7 @@ class CountingStore:
         return self.inner.update_client(
             client_id,
             disabled=disabled,
-            disabled_at=disabled_at,
+            reenabled_at=reenabled_at,
             secret_hash=secret_hash,
             previous_secret_hash=previous_secret_hash,
             previous_secret_expires_at=previous_secret_expires_at,

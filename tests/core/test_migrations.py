@@ -45,7 +45,7 @@ ADDED: dict[str, set[str]] = {
     "0001": {"authmw_users", "authmw_api_keys"},
     "0002": {"authmw_clients", "authmw_refresh_tokens", "authmw_revocations"},
     "0003": {"authmw_authorization_codes", "authmw_consents"},
-    "0004": set(),  # a column: authmw_clients.disabled_at
+    "0004": set(),  # a column: authmw_clients.reenabled_at
 }
 SECRET_KEY = "migrations-test-signing-key-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -180,9 +180,9 @@ def create_legacy(engine: sa.Engine, revision: str) -> None:
     wanted = set().union(*(ADDED[r] for r in REVISIONS[: REVISIONS.index(revision) + 1]))
     metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if t.name in wanted])
     if "authmw_clients" in wanted:
-        # Those releases' clients table had no disabled_at (revision 0004 adds it).
+        # Those releases' clients table had no reenabled_at (revision 0004 adds it).
         with engine.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE authmw_clients DROP COLUMN disabled_at"))
+            conn.execute(sa.text("ALTER TABLE authmw_clients DROP COLUMN reenabled_at"))
 
 
 def authenticator(engine: sa.Engine, hasher: PasswordHasher) -> Authenticator:
@@ -330,7 +330,7 @@ def test_offline_mode_writes_the_ddl_as_sql() -> None:
     for table in (*metadata.tables, m.VERSION_TABLE):
         assert f"CREATE TABLE {table} (" in script
     assert "CREATE INDEX ix_authmw_api_keys_owner_id" in script
-    assert "ALTER TABLE authmw_clients ADD COLUMN disabled_at TIMESTAMP WITH TIME ZONE" in script
+    assert "ALTER TABLE authmw_clients ADD COLUMN reenabled_at TIMESTAMP WITH TIME ZONE" in script
     assert "UPDATE authmw_alembic_version SET version_num='0004'" in script
 
 
@@ -409,12 +409,12 @@ def test_step_by_step_upgrade_keeps_every_row(db: Database, hasher: PasswordHash
     at_0003 = all_rows(db.engine)
     assert all(at_0003[t] for t in metadata.tables), "every table holds a row"
 
-    # 0004: when each client was last disabled; none of these ever was.
+    # 0004: when each client was last enabled again after a disable; none of these was.
     m.upgrade(db.engine, "0004")
     assert m.current(db.engine) == "0004"
     at_0004 = {
         **at_0003,
-        "authmw_clients": [{**row, "disabled_at": None} for row in at_0003["authmw_clients"]],
+        "authmw_clients": [{**row, "reenabled_at": None} for row in at_0003["authmw_clients"]],
     }
     assert all_rows(db.engine) == at_0004
 

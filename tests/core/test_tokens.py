@@ -330,9 +330,9 @@ def test_disabling_an_app_ends_the_tokens_it_holds_for_users(
 def next_second() -> None:
     """Wait for the wall clock's next whole second: an access token's ``iat`` has no finer grain.
 
-    A token issued in the same second as its client's disable counts as issued
-    before it (``Client.predates_disable``), so a test that disables, enables and
-    issues again waits for the second to turn.
+    A token issued in the same second as its client's re-enable counts as issued
+    before it (``Client.predates_reenable``), so a test that enables and issues
+    again waits for the second to turn.
     """
     time.sleep(1.01 - time.time() % 1)
 
@@ -344,10 +344,14 @@ def test_a_re_enabled_client_gets_new_tokens_and_its_old_ones_stay_dead(
     created = auth.clients.create_client("billing", team="ops", scopes=["reports:read"])
     old = auth.tokens.issue_for_client(created.client, frozenset({"reports:read"}))
     assert auth.authenticate(bearer(old.access_token)) is not None
-    disabled = auth.clients.disable(created.client.id)
-    assert disabled.disabled_at is not None
+    assert auth.clients.disable(created.client.id).reenabled_at is None
+    before = datetime.now(UTC)
     enabled = auth.clients.enable(created.client.id)
-    assert (enabled.disabled, enabled.disabled_at) == (False, disabled.disabled_at)
+    assert not enabled.disabled
+    assert enabled.reenabled_at is not None
+    assert enabled.reenabled_at >= before
+    # Enabling it again changes nothing: its new tokens live on.
+    assert auth.clients.enable(created.client.id) == enabled
     assert auth.clients.authenticate(created.client.id, created.secret or "") == enabled
     with pytest.raises(InvalidToken):
         auth.authenticate(bearer(old.access_token))
@@ -359,8 +363,28 @@ def test_a_re_enabled_client_gets_new_tokens_and_its_old_ones_stay_dead(
     assert principal.client_id == created.client.id
 
 
-def test_predates_disable_errs_towards_refusing_within_the_second() -> None:
-    disabled_at = datetime(2026, 11, 23, 12, 0, 5, 500000, tzinfo=UTC)
+def test_what_a_request_under_way_at_the_disable_issues_is_dead_once_enabled(
+    authenticator: Authenticator,
+) -> None:
+    auth = authenticator
+    app = app_client(auth)
+    issued = login(auth, app=app)
+    assert issued.refresh_token is not None
+    # A refresh grant that authenticated the app just before the disable finishes
+    # after it, with the record it read then.
+    authenticated = auth.clients.get(app.id)
+    auth.clients.disable(app.id)
+    minted = auth.tokens.refresh(issued.refresh_token, authenticated, None)
+    assert minted.refresh_token is not None
+    enabled = auth.clients.enable(app.id)
+    with pytest.raises(InvalidToken):
+        auth.authenticate(bearer(minted.access_token))
+    with pytest.raises(GrantError):
+        auth.tokens.refresh(minted.refresh_token, enabled, None)
+
+
+def test_predates_reenable_errs_towards_refusing_within_the_second() -> None:
+    reenabled_at = datetime(2026, 11, 23, 12, 0, 5, 500000, tzinfo=UTC)
     client = Client(
         id="c",
         name="c",
@@ -371,19 +395,19 @@ def test_predates_disable_errs_towards_refusing_within_the_second() -> None:
         redirect_uris=(),
         public=False,
         first_party=False,
-        created_at=disabled_at - timedelta(days=1),
-        disabled_at=disabled_at,
+        created_at=reenabled_at - timedelta(days=1),
+        reenabled_at=reenabled_at,
     )
-    second = int(disabled_at.timestamp())
+    second = int(reenabled_at.timestamp())
     # An access token's iat: the whole second it was issued in, rounded down.
-    assert client.predates_disable(second - 1)
-    assert client.predates_disable(second)  # maybe after the disable: refused all the same
-    assert not client.predates_disable(second + 1)
+    assert client.predates_reenable(second - 1)
+    assert client.predates_reenable(second)  # maybe after the re-enable: refused all the same
+    assert not client.predates_reenable(second + 1)
     # A refresh token's or a code's creation time is exact.
-    assert client.predates_disable(disabled_at - timedelta(microseconds=1))
-    assert not client.predates_disable(disabled_at)
-    # Never disabled: nothing predates a disable.
-    assert not dataclasses.replace(client, disabled_at=None).predates_disable(0)
+    assert client.predates_reenable(reenabled_at - timedelta(microseconds=1))
+    assert not client.predates_reenable(reenabled_at)
+    # Never re-enabled: nothing predates it.
+    assert not dataclasses.replace(client, reenabled_at=None).predates_reenable(0)
 
 
 def app_of(auth: Authenticator, issued: IssuedTokens) -> Client:

@@ -1,7 +1,7 @@
-"""When each client or app was last disabled.
+"""When each client or app was last enabled again after being disabled.
 
-What was issued to a client before it was disabled stays dead once it is
-enabled again; the column says when that was. Existing clients get none.
+What was issued to a client before then stays dead. Existing clients get none:
+a client disabled when the database is upgraded gets it when it is enabled.
 
 Revision ID: 0004
 Revises: 0003
@@ -22,14 +22,14 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    """Add ``authmw_clients.disabled_at``."""
+    """Add ``authmw_clients.reenabled_at``."""
     op.add_column(
-        "authmw_clients", sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True)
+        "authmw_clients", sa.Column("reenabled_at", sa.DateTime(timezone=True), nullable=True)
     )
 
 
 def downgrade() -> None:
-    """Drop ``authmw_clients.disabled_at``."""
+    """Drop ``authmw_clients.reenabled_at``."""
     # Batch mode: SQLite rebuilds the table where it cannot drop the column in place.
     with op.batch_alter_table("authmw_clients") as batch:
-        batch.drop_column("disabled_at")
+        batch.drop_column("reenabled_at")
