@@ -283,12 +283,10 @@ class Clients:
         takes also what a request under way at the disable went on to issue.
         Enabling a client that is not disabled changes nothing.
         """
-        current = self.get(client_id)
-        if not current.disabled:
-            return current
-        client = self._auth.store.update_client(
-            client_id, disabled=False, reenabled_at=datetime.now(UTC)
-        )
+        now = datetime.now(UTC)
+        client = self._auth.store.reenable_client(client_id, now)
+        if client.reenabled_at != now:
+            return client  # it was not disabled (or another enable came first)
         # The disabled record is remembered for token checks: forget it here and,
         # with a shared bus, on every instance.
         self._auth.invalidate(subject=client_id, client_id=client_id)

@@ -339,7 +339,6 @@ class Store(Protocol):
         client_id: str,
         *,
         disabled: bool | None = None,
-        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,
@@ -348,6 +347,15 @@ class Store(Protocol):
         """Change the given fields (``None`` leaves one as is); :class:`NotFound` if absent.
 
         ``clear_previous`` forgets the previous secret (hash and expiry).
+        """
+        ...
+
+    def reenable_client(self, client_id: str, at: datetime) -> Client:
+        """Enable a disabled client, recording ``at`` as its ``reenabled_at``.
+
+        One conditional update: a client that is not disabled is returned
+        unchanged, so of two overlapping calls only one draws the line.
+        :class:`NotFound` if absent.
         """
         ...
 

@@ -714,7 +714,6 @@ class SQLStore:
         client_id: str,
         *,
         disabled: bool | None = None,
-        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,
@@ -728,8 +727,6 @@ class SQLStore:
         values: dict[str, Any] = {}
         if disabled is not None:
             values["disabled"] = disabled
-        if reenabled_at is not None:
-            values["reenabled_at"] = reenabled_at
         if secret_hash is not None:
             values["secret_hash"] = secret_hash
         if previous_secret_hash is not None:
@@ -748,6 +745,24 @@ class SQLStore:
                     .returning(*clients.c)
                 ).first()
             else:
+                row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).first()
+        if row is None:
+            raise NotFound(f"no client with id {client_id!r}")
+        return _client(row._mapping)
+
+    def reenable_client(self, client_id: str, at: datetime) -> Client:
+        """Enable a disabled client and record ``at`` in one conditional update.
+
+        See :meth:`authmw.store.Store.reenable_client`.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                clients.update()
+                .where(clients.c.id == client_id, clients.c.disabled == sa.true())
+                .values(disabled=False, reenabled_at=at)
+                .returning(*clients.c)
+            ).first()
+            if row is None:
                 row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).first()
         if row is None:
             raise NotFound(f"no client with id {client_id!r}")

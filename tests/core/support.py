@@ -141,7 +141,6 @@ class CountingStore:
         client_id: str,
         *,
         disabled: bool | None = None,
-        reenabled_at: datetime | None = None,
         secret_hash: str | None = None,
         previous_secret_hash: str | None = None,
         previous_secret_expires_at: datetime | None = None,
@@ -151,12 +150,15 @@ class CountingStore:
         return self.inner.update_client(
             client_id,
             disabled=disabled,
-            reenabled_at=reenabled_at,
             secret_hash=secret_hash,
             previous_secret_hash=previous_secret_hash,
             previous_secret_expires_at=previous_secret_expires_at,
             clear_previous=clear_previous,
         )
+
+    def reenable_client(self, client_id: str, at: datetime) -> Client:
+        self._note("reenable_client")
+        return self.inner.reenable_client(client_id, at)
 
     def add_refresh_token(self, token: RefreshToken) -> RefreshToken:
         self._note("add_refresh_token")

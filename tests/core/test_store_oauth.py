@@ -246,6 +246,38 @@ def test_update_client_changes_only_what_is_given(sql_store: SQLStore) -> None:
         sql_store.update_client(client.id, previous_secret_hash="x", clear_previous=True)
 
 
+def test_reenable_client_draws_the_line_only_for_a_disabled_client(sql_store: SQLStore) -> None:
+    client = new_client()
+    sql_store.add_client(client)
+    # Not disabled: nothing changes, so its live tokens live on.
+    assert sql_store.reenable_client(client.id, T0) == client
+    sql_store.update_client(client.id, disabled=True)
+    enabled = sql_store.reenable_client(client.id, T0 + timedelta(seconds=1))
+    assert (enabled.disabled, enabled.reenabled_at) == (False, T0 + timedelta(seconds=1))
+    assert sql_store.get_client(client.id) == enabled
+    # A second enable that overlapped the first finds it enabled: the line stays put.
+    assert sql_store.reenable_client(client.id, T0 + timedelta(seconds=2)) == enabled
+    with pytest.raises(NotFound):
+        sql_store.reenable_client("nosuchclient", T0)
+
+
+def test_of_concurrent_reenables_exactly_one_draws_the_line(sql_store: SQLStore) -> None:
+    client = new_client()
+    sql_store.add_client(client)
+    sql_store.update_client(client.id, disabled=True)
+    moments = [T0 + timedelta(seconds=i) for i in range(4)]
+    results = run_at_once(4, lambda i: sql_store.reenable_client(client.id, moments[i]))
+    records = [r for r in results if isinstance(r, Client)]
+    assert len(records) == 4, results
+    final = sql_store.get_client(client.id)
+    assert final is not None
+    assert final.reenabled_at in moments
+    # Every call returns the record as it left it: one with its own moment, the
+    # others with the line the first drew.
+    drew = [at for r, at in zip(records, moments, strict=True) if r.reenabled_at == at]
+    assert drew == [final.reenabled_at]
+
+
 # -- refresh tokens ----------------------------------------------------------------------
 
 
