@@ -254,10 +254,6 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
 
-    def note(self, credential_id: str, monotonic_now: float) -> None:
-        """Note a use of a key already :meth:`record`-ed (the thread is running)."""
-        self.pending[credential_id] = monotonic_now
-
     def record(self, credential_id: str, monotonic_now: float) -> None:
         """Note a use (cheap: one dict assignment)."""
         self.pending[credential_id] = monotonic_now

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Container, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeGuard, TypeVar
 
 import msgspec
 from itsdangerous import Signer
@@ -655,8 +655,7 @@ class Tokens:
             or min(record.expires_at, record.idle_expires_at) <= now
         ):
             return inactive
-        client = self._auth.store.get_client(record.client_id)
-        if client is None or client.disabled or client.predates_reenable(record.created_at):
+        if not _still_issued_to(self._auth.store.get_client(record.client_id), record.created_at):
             return inactive
         user = self._auth.store.get_user(record.subject)
         if user is None or user.disabled or user.credential_epoch != record.credential_epoch:
@@ -811,15 +810,20 @@ class Tokens:
                 self._clients.pop(subject, None)
 
 
-def _check_issued_to(client: Client | None, issued_at: float) -> Client:
-    """Return the client or app a token was issued to, or refuse the token.
+def _still_issued_to(client: Client | None, issued_at: datetime | float) -> TypeGuard[Client]:
+    """Whether what was issued to ``client`` at ``issued_at`` may still be used.
 
-    Refused: the client is gone, disabled, or was disabled after the token was
-    issued (and has been enabled again since).
+    Not if the client is gone, disabled, or was disabled after ``issued_at`` (and
+    has been enabled again since).
     """
-    if client is None or client.disabled or client.predates_reenable(issued_at):
-        raise InvalidToken()
-    return client
+    return not (client is None or client.disabled or client.predates_reenable(issued_at))
+
+
+def _check_issued_to(client: Client | None, issued_at: float) -> Client:
+    """Return the client or app a token was issued to, or refuse the token."""
+    if _still_issued_to(client, issued_at):
+        return client
+    raise InvalidToken()
 
 
 def _ask(call: Callable[[], T]) -> Flow[T]:

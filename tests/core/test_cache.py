@@ -206,18 +206,19 @@ def test_flush_with_nothing_pending_writes_nothing() -> None:
     assert len(sink.batches) == 1
 
 
-def test_note_keeps_working_across_flushes_and_keeps_the_latest_use() -> None:
-    # ``note`` is the bound __setitem__ of the pending dict: a flush must empty
-    # that dict, never swap in a new one, or every later note would be lost.
+def test_the_held_pending_dict_keeps_working_across_flushes_and_keeps_the_latest_use() -> None:
+    # The warm path holds the pending dict and assigns into it: a flush must empty
+    # that dict, never swap in a new one, or every later use would be lost.
     clock = ManualClock()
     sink = Sink()
     recorder = UsageRecorder(sink, interval=3600, clock=clock)
-    recorder.note("k1", clock())
+    pending = recorder.pending
+    pending["k1"] = clock()
     recorder.flush()
     clock.advance(5)
-    recorder.note("k2", clock())
+    pending["k2"] = clock()
     clock.advance(5)
-    recorder.note("k2", clock())
+    pending["k2"] = clock()
     clock.advance(5)
     wall = datetime.now(UTC)
     recorder.flush()
